@@ -1,4 +1,4 @@
-import { constantTimeEqual } from '../bytes.js';
+import { bytesToHex, constantTimeEqual } from '../bytes.js';
 import { TOKEN_LENGTH } from '../token/constants.js';
 import { tokenCheck } from './check.js';
 import {
@@ -56,6 +56,10 @@ const DEFAULTS = {
   provenCapacity: 64,
 } as const;
 
+function fingerprint(source: string, index: number, chunk: Uint8Array): string {
+  return `${source}\u0000${index}\u0000${bytesToHex(chunk)}`;
+}
+
 function newStats(): ReassemblerStats {
   return {
     frames: 0,
@@ -81,6 +85,7 @@ export class TokenReassembler {
   // Map iteration order is insertion order, so the first entries are always the oldest.
   readonly #pending = new Map<string, Pending>();
   readonly #perSource = new Map<string, number>();
+  // Fingerprints (source, index, exact bytes) of the fragments of recently emitted tokens.
   readonly #recent = new Map<string, number>();
   readonly #proven = new Map<string, number>();
 
@@ -135,8 +140,9 @@ export class TokenReassembler {
     this.#expire(now);
 
     const key = `${source}\u0000${frame.tokenId}`;
-    const completedAt = this.#recent.get(key);
-    if (completedAt !== undefined && now - completedAt <= this.#opt.recentTtlMs) {
+    // A repeat of an emitted token is dropped; a new token that reused the ID goes on.
+    const emittedAt = this.#recent.get(fingerprint(source, frame.index, frame.chunk));
+    if (emittedAt !== undefined && now - emittedAt <= this.#opt.recentTtlMs) {
       this.stats.duplicate++;
       return null;
     }
@@ -187,7 +193,14 @@ export class TokenReassembler {
       this.stats.checkFailed++;
       return null;
     }
-    this.#remember(this.#recent, key, now, this.#opt.recentCapacity);
+    pending.chunks.forEach((chunk, i) =>
+      this.#remember(
+        this.#recent,
+        fingerprint(pending.source, i, chunk as Uint8Array),
+        now,
+        this.#opt.recentCapacity * FRAME_COUNT,
+      ),
+    );
     this.#remember(this.#proven, pending.source, now, this.#opt.provenCapacity);
     this.stats.completed++;
     return token;

@@ -58,6 +58,20 @@ describe('TokenReassembler', () => {
     assert.equal(r.stats.checkFailed, 1);
   });
 
+  it('emits a later token that reuses an emitted token’s ID (regression: fuzz counterexample)', () => {
+    const t1 = newToken();
+    const t2 = newToken();
+    t2[0] = t1[0]!;
+    t2[1] = t1[1]!;
+    const r = new TokenReassembler();
+    const f1 = tokenAdvertisements(t1);
+    assert.deepEqual(feed(r, 'aa', [...f1, ...f1, ...tokenAdvertisements(t2), ...f1], 1000), [
+      t1,
+      t2,
+    ]);
+    assert.equal(r.stats.duplicate, 8);
+  });
+
   it('lets a newer token with a reused ID replace the older half', () => {
     const t1 = newToken();
     const t2 = newToken();
