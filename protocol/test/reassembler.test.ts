@@ -5,6 +5,14 @@ import { TokenReassembler } from '../frames/reassembler.js';
 
 const newToken = () => new Uint8Array(randomBytes(64));
 
+/** Two random tokens whose IVs start alike, so their frames carry the same token ID. */
+function twoTokensSharingAnId(): [Uint8Array, Uint8Array] {
+  const t1 = newToken();
+  const t2 = newToken();
+  t2.set(t1.subarray(0, 2));
+  return [t1, t2];
+}
+
 function feed(r: TokenReassembler, source: string, packets: Uint8Array[], now = 0): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (const p of packets) {
@@ -46,10 +54,7 @@ describe('TokenReassembler', () => {
   });
 
   it('does not combine fragments of two tokens that share a token ID', () => {
-    const t1 = newToken();
-    const t2 = newToken();
-    t2[0] = t1[0]!;
-    t2[1] = t1[1]!;
+    const [t1, t2] = twoTokensSharingAnId();
     const [a1, b1] = tokenAdvertisements(t1);
     const [, , c2, d2] = tokenAdvertisements(t2);
     const r = new TokenReassembler();
@@ -59,10 +64,7 @@ describe('TokenReassembler', () => {
   });
 
   it('emits a later token that reuses an emitted token’s ID (regression: fuzz counterexample)', () => {
-    const t1 = newToken();
-    const t2 = newToken();
-    t2[0] = t1[0]!;
-    t2[1] = t1[1]!;
+    const [t1, t2] = twoTokensSharingAnId();
     const r = new TokenReassembler();
     const f1 = tokenAdvertisements(t1);
     assert.deepEqual(feed(r, 'aa', [...f1, ...f1, ...tokenAdvertisements(t2), ...f1], 1000), [
@@ -73,10 +75,7 @@ describe('TokenReassembler', () => {
   });
 
   it('lets a newer token with a reused ID replace the older half', () => {
-    const t1 = newToken();
-    const t2 = newToken();
-    t2[0] = t1[0]!;
-    t2[1] = t1[1]!;
+    const [t1, t2] = twoTokensSharingAnId();
     const r = new TokenReassembler();
     const f1 = tokenAdvertisements(t1);
     const f2 = tokenAdvertisements(t2);
