@@ -12,14 +12,14 @@ import {
   FRAME_VERSION,
 } from './layout.js';
 
-// Plain loops and no library calls: this file is also compiled to ES5 for the Espruino firmware.
+// Plain loops, no library calls, plain Error (Espruino has no RangeError): the firmware compiles this file too.
 
 /** Split a 64-byte token and its 4-byte check into the manufacturer payloads of the four frames. */
 export function encodeFramePayloads(token: Uint8Array, check: Uint8Array): Uint8Array[] {
   if (token.length !== FRAME_COUNT * FRAME_CHUNK_LENGTH - FRAME_CHECK_LENGTH) {
-    throw new RangeError('token must be 64 bytes');
+    throw new Error('token must be 64 bytes');
   }
-  if (check.length !== FRAME_CHECK_LENGTH) throw new RangeError('check must be 4 bytes');
+  if (check.length !== FRAME_CHECK_LENGTH) throw new Error('check must be 4 bytes');
   const frames: Uint8Array[] = [];
   for (let index = 0; index < FRAME_COUNT; index++) {
     const frame = new Uint8Array(FRAME_PAYLOAD_LENGTH);

@@ -1,0 +1,75 @@
+import { fromHex } from './bytes.js';
+
+export const CONFIG_FILE = 'sb.cfg';
+/** Runs at every boot, BTN1 held or not (facts §6), so the lock lives here. */
+export const LOCK_FILE = '.boot0';
+export const LOCK_CODE = 'E.setConsole(null,{force:true});NRF.setServices({},{uart:false});';
+
+export interface BeaconConfig {
+  readonly id: string;
+  /** SK_BEACON, hex. */
+  readonly key: string;
+  /** TX power, dBm. */
+  readonly tx: number;
+  /** Seconds between tokens. */
+  readonly cadence: number;
+  /** Advertising interval, ms. */
+  readonly interval: number;
+}
+
+export type ProvisionError =
+  | 'ALREADY_PROVISIONED'
+  | 'LOCKED'
+  | 'NOT_PROVISIONED'
+  | 'BAD_REQUEST'
+  | 'BAD_ID'
+  | 'BAD_KEY'
+  | 'BAD_TIME'
+  | 'BAD_TX_POWER'
+  | 'BAD_CADENCE'
+  | 'BAD_INTERVAL';
+
+const TX_POWERS = [-40, -20, -16, -12, -8, -4, 0, 4];
+/** 2020-09-13: a clock below this was never set. */
+export const MIN_VALID_TIME = 1600000000;
+
+function isInteger(v: unknown, min: number, max: number): v is number {
+  return typeof v === 'number' && v % 1 === 0 && v >= min && v <= max;
+}
+
+/** Check a provisioning request field by field; the first bad field names the error. */
+export function validateProvision(
+  input: unknown,
+): { config: BeaconConfig; time: number } | { error: ProvisionError } {
+  if (typeof input !== 'object' || input === null) return { error: 'BAD_REQUEST' };
+  const r = input as Record<string, unknown>;
+  if (typeof r.id !== 'string' || !/^[A-Za-z0-9-]{1,32}$/.test(r.id)) return { error: 'BAD_ID' };
+  if (!fromHex(r.key, 32)) return { error: 'BAD_KEY' };
+  if (typeof r.time !== 'number' || !(r.time >= MIN_VALID_TIME && r.time < 4294967296))
+    return { error: 'BAD_TIME' };
+  const tx = r.tx === undefined ? 0 : r.tx;
+  if (typeof tx !== 'number' || TX_POWERS.indexOf(tx) < 0) return { error: 'BAD_TX_POWER' };
+  const cadence = r.cadence === undefined ? 60 : r.cadence;
+  if (!isInteger(cadence, 5, 3600)) return { error: 'BAD_CADENCE' };
+  const interval = r.interval === undefined ? 500 : r.interval;
+  if (!isInteger(interval, 20, 10240)) return { error: 'BAD_INTERVAL' };
+  return {
+    config: {
+      id: r.id,
+      key: (r.key as string).toLowerCase(),
+      tx: tx,
+      cadence: cadence,
+      interval: interval,
+    },
+    time: r.time,
+  };
+}
+
+export function loadConfig(): BeaconConfig | undefined {
+  const c = require('Storage').readJSON(CONFIG_FILE, true) as BeaconConfig | undefined;
+  return c && typeof c.id === 'string' && fromHex(c.key, 32) ? c : undefined;
+}
+
+export function isLocked(): boolean {
+  return require('Storage').read(LOCK_FILE) !== undefined;
+}
