@@ -56,6 +56,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   }
   const pool = new pg.Pool({
     connectionString: url,
+    types: { getTypeParser: int8AsNumber },
     max: options.poolSize ?? 10,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
@@ -86,8 +87,18 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   };
 }
 
+const INT8_OID = 20;
+
+// int8 comes back as a JS number: our bigints (ms timestamps, counters) stay far below 2^53.
+const int8AsNumber = ((oid: number, format?: 'text' | 'binary') =>
+  oid === INT8_OID
+    ? (v: string) => Number(v)
+    : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser;
+
 async function openPglite(options: DatabaseOptions): Promise<Database> {
-  const db = await PGlite.create(options.dataDir ?? 'memory://');
+  const db = await PGlite.create(options.dataDir ?? 'memory://', {
+    parsers: { [INT8_OID]: (v: string) => Number(v) },
+  });
   if (options.schema) {
     await db.exec(
       `CREATE SCHEMA IF NOT EXISTS ${options.schema}; SET search_path TO ${options.schema}`,

@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import type { Queryable } from '../../backend-kit/db.js';
+import { ApiError, unauthorized } from '../../backend-kit/errors.js';
+
+const MAX_LIFETIME_SECONDS = 300;
+
+export interface AuthorityCheck {
+  readonly publicKey: string;
+  readonly issuer: string;
+  readonly audience: string;
+}
+
+interface Claims {
+  readonly jti?: unknown;
+  readonly iat?: unknown;
+  readonly exp?: unknown;
+  readonly body_sha256?: unknown;
+}
+
+/**
+ * Accept a request from the health authority: an ES256 JWT (algorithm pinned) from its key, for
+ * our audience, short-lived, bound to this exact body by hash, and with a jti never seen before.
+ */
+export async function verifyAuthority(
+  tx: Queryable,
+  check: AuthorityCheck,
+  authorization: string | undefined,
+  rawBody: Buffer,
+  now: number,
+): Promise<void> {
+  const token = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(authorization ?? '')?.[1];
+  if (!token) throw unauthorized('AUTH_MISSING');
+  let claims: Claims;
+  try {
+    claims = jwt.verify(token, check.publicKey, {
+      algorithms: ['ES256'],
+      issuer: check.issuer,
+      audience: check.audience,
+      clockTimestamp: Math.floor(now / 1000),
+      clockTolerance: 5,
+    }) as Claims;
+  } catch (err) {
+    throw unauthorized(
+      (err as Error).name === 'TokenExpiredError' ? 'AUTH_EXPIRED' : 'AUTH_INVALID',
+    );
+  }
+  const { jti, iat, exp } = claims;
+  if (typeof jti !== 'string' || !/^[A-Za-z0-9-]{16,64}$/.test(jti))
+    throw unauthorized('AUTH_NO_JTI');
+  if (typeof iat !== 'number' || typeof exp !== 'number' || exp - iat > MAX_LIFETIME_SECONDS)
+    throw unauthorized('AUTH_LIFETIME');
+  if (claims.body_sha256 !== createHash('sha256').update(rawBody).digest('hex'))
+    throw unauthorized('AUTH_BODY_MISMATCH');
+  await tx.query('DELETE FROM used_jtis WHERE expires_at < $1', [now]);
+  const inserted = await tx.query(
+    'INSERT INTO used_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+    [jti, exp * 1000],
+  );
+  if (inserted.rowCount !== 1) throw new ApiError(401, 'AUTH_REPLAYED');
+}

@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+
+/** Everything the app backend needs, already read and checked. Secrets are contents, not paths. */
+export interface AppBackendConfig {
+  readonly host: string;
+  readonly publicPort: number;
+  readonly internalPort: number;
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
+  /** 32-byte key-encryption key for SK_BEACON at rest. */
+  readonly kek: Buffer;
+  readonly healthAuthority: {
+    readonly publicKey: string;
+    readonly issuer: string;
+    readonly audience: string;
+  };
+  readonly police: { readonly url: string; readonly identity: string };
+  readonly rules: Rules;
+  readonly watchdogIntervalMs: number;
+  readonly deliveryIntervalMs: number;
+  readonly logLevel: string;
+}
+
+/** The presence and alert rules; each has a safe default (docs/app-backend.md). */
+export interface Rules {
+  readonly windowSeconds: number;
+  readonly maxAgeSeconds: number;
+  readonly maxSkewSeconds: number;
+  readonly lateEvidenceMaxAgeSeconds: number;
+  readonly slewPpm: number;
+  readonly driftAlertSeconds: number;
+  readonly lowBatteryPercent: number;
+}
+
+export const DEFAULT_RULES: Rules = {
+  windowSeconds: 360,
+  maxAgeSeconds: 420,
+  maxSkewSeconds: 60,
+  lateEvidenceMaxAgeSeconds: 86_400,
+  slewPpm: 1000,
+  driftAlertSeconds: 120,
+  lowBatteryPercent: 15,
+};
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: string[]) {
+    super(`app backend configuration is incomplete:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Read the configuration from environment variables (table in app-backend/README.md); refuse to start on any problem. */
+export function loadConfig(env: Env = process.env): AppBackendConfig {
+  const problems: string[] = [];
+  const file = (name: string): string => {
+    const path = env[name];
+    if (!path) {
+      problems.push(`${name} is required (path to a PEM file)`);
+      return '';
+    }
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      problems.push(`${name}: cannot read ${path}`);
+      return '';
+    }
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max)
+      problems.push(`${name} must be an integer in [${min}, ${max}]`);
+    return n;
+  };
+  const kekText = env.APP_KEK;
+  const kek = kekText ? Buffer.from(kekText, 'base64') : Buffer.alloc(0);
+  if (!kekText) problems.push('APP_KEK is required (32 random bytes, base64)');
+  else if (kek.length !== 32) problems.push('APP_KEK must decode to exactly 32 bytes');
+  const policeUrl = env.POLICE_BACKEND_URL ?? '';
+  if (!/^https:\/\//.test(policeUrl))
+    problems.push('POLICE_BACKEND_URL is required and must be https://');
+
+  const config: AppBackendConfig = {
+    host: env.APP_HOST ?? '127.0.0.1',
+    publicPort: int('APP_PUBLIC_PORT', 8443, 0, 65535),
+    internalPort: int('APP_INTERNAL_PORT', 8444, 0, 65535),
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.APP_DATA_DIR ?? '.data/app-backend',
+    tls: { cert: file('APP_TLS_CERT'), key: file('APP_TLS_KEY'), ca: file('APP_TLS_CA') },
+    kek,
+    healthAuthority: {
+      publicKey: file('APP_HA_PUBLIC_KEY'),
+      issuer: env.APP_HA_ISSUER ?? 'health-authority',
+      audience: env.APP_JWT_AUDIENCE ?? 'smartbeacon-app-backend',
+    },
+    police: { url: policeUrl, identity: env.APP_POLICE_IDENTITY ?? 'police-backend' },
+    rules: {
+      windowSeconds: int('APP_WINDOW_SECONDS', DEFAULT_RULES.windowSeconds, 60, 86_400),
+      maxAgeSeconds: int('APP_MAX_AGE_SECONDS', DEFAULT_RULES.maxAgeSeconds, 60, 86_400),
+      maxSkewSeconds: int('APP_MAX_SKEW_SECONDS', DEFAULT_RULES.maxSkewSeconds, 0, 3600),
+      lateEvidenceMaxAgeSeconds: int(
+        'APP_LATE_EVIDENCE_MAX_AGE_SECONDS',
+        DEFAULT_RULES.lateEvidenceMaxAgeSeconds,
+        0,
+        7 * 86_400,
+      ),
+      slewPpm: int('APP_SLEW_PPM', DEFAULT_RULES.slewPpm, 0, 100_000),
+      driftAlertSeconds: int('APP_DRIFT_ALERT_SECONDS', DEFAULT_RULES.driftAlertSeconds, 1, 86_400),
+      lowBatteryPercent: int('APP_LOW_BATTERY_PERCENT', DEFAULT_RULES.lowBatteryPercent, 0, 100),
+    },
+    watchdogIntervalMs: int('APP_WATCHDOG_INTERVAL_MS', 5000, 100, 600_000),
+    deliveryIntervalMs: int('APP_DELIVERY_INTERVAL_MS', 1000, 50, 600_000),
+    logLevel: env.APP_LOG_LEVEL ?? 'info',
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,234 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import type { Database } from '../../backend-kit/db.js';
+import { ApiError, forbidden } from '../../backend-kit/errors.js';
+import type { Logger } from '../../backend-kit/logger.js';
+import { TLS_DEFAULTS, peerIdentity } from '../../backend-kit/tls.js';
+import { type AuthorityCheck, verifyAuthority } from './authority.js';
+import type { Metrics } from './metrics.js';
+import { PRESENCE_BODY_LENGTH, PRESENCE_RESPONSE, parsePresenceBody } from './presence-wire.js';
+import {
+  beaconIdSchema,
+  enableMonitoring,
+  endQuarantine,
+  parseBody,
+  registerQuarantine,
+  registerSchema,
+} from './quarantines.js';
+import type { KeyRateLimiter } from './rate-limit.js';
+import type { PresenceValidator } from './validator.js';
+
+export interface HttpDeps {
+  readonly db: Database;
+  readonly kek: Buffer;
+  readonly clock: () => number;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly validator: PresenceValidator;
+  readonly rateLimiter: KeyRateLimiter;
+  readonly authority: AuthorityCheck;
+  readonly policeIdentity: string;
+  readonly windowSeconds: number;
+  readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
+}
+
+function sendError(res: ServerResponse, status: number, code: string): void {
+  const body = JSON.stringify({ error: code });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+/**
+ * The hot path, without Express: read exactly one fixed-size body, check its shape, and answer at
+ * once with the same status and bytes whoever sent it; validation happens later, off the request.
+ */
+export function presenceHandler(deps: HttpDeps) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const { metrics } = deps;
+    const refuse = (status: number, code: string) => {
+      metrics.requests.inc({ outcome: code });
+      res.setHeader('connection', 'close');
+      sendError(res, status, code);
+    };
+    if (
+      req.headers['transfer-encoding'] ||
+      Number(req.headers['content-length']) !== PRESENCE_BODY_LENGTH
+    ) {
+      // Oversize or unknown-length bodies are refused before reading a byte of them.
+      refuse(
+        Number(req.headers['content-length']) > PRESENCE_BODY_LENGTH ? 413 : 400,
+        'BAD_LENGTH',
+      );
+      req.resume();
+      return;
+    }
+    const body = Buffer.allocUnsafe(PRESENCE_BODY_LENGTH);
+    let at = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (at + chunk.length > PRESENCE_BODY_LENGTH) {
+        req.destroy();
+        return;
+      }
+      chunk.copy(body, at);
+      at += chunk.length;
+    });
+    req.on('error', () => undefined);
+    req.on('end', () => {
+      if (at !== PRESENCE_BODY_LENGTH) return refuse(400, 'BAD_LENGTH');
+      const now = deps.clock();
+      const parsed = parsePresenceBody(body, now);
+      if (typeof parsed === 'string') return refuse(400, parsed);
+      if (!deps.rateLimiter.take(parsed.keyHash, now)) return refuse(429, 'RATE_LIMITED');
+      if (!deps.validator.enqueue(parsed)) return refuse(503, 'OVERLOADED');
+      metrics.requests.inc({ outcome: 'accepted' });
+      res.writeHead(202, {
+        'content-type': 'application/octet-stream',
+        'content-length': PRESENCE_RESPONSE.length,
+        'cache-control': 'no-store',
+      });
+      res.end(PRESENCE_RESPONSE);
+    });
+  };
+}
+
+function errorHandler(log: Logger) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+    if (err instanceof ApiError) return void res.status(err.status).json({ error: err.code });
+    const type = (err as { type?: string }).type;
+    if (type === 'entity.too.large') return void res.status(413).json({ error: 'BODY_TOO_LARGE' });
+    // Log the error's kind only: a message could carry request data.
+    log.error(
+      { errorName: (err as Error)?.name, code: (err as { code?: string })?.code },
+      'request failed',
+    );
+    res.status(500).json({ error: 'INTERNAL' });
+  };
+}
+
+function baseApp(log: Logger): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('trust proxy', false);
+  app.use((req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      // Route pattern, status and time only: no address, no identifiers from the URL.
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      log.info(
+        {
+          method: req.method,
+          route,
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - start) / 1e6,
+        },
+        'request',
+      );
+    });
+    next();
+  });
+  app.use(express.raw({ type: () => true, limit: '16kb' }));
+  return app;
+}
+
+const rawBody = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+
+function beaconParam(req: Request): string {
+  const parsed = beaconIdSchema.safeParse(req.params.beaconId);
+  if (!parsed.success) throw new ApiError(400, 'BAD_BEACON_ID');
+  return parsed.data;
+}
+
+async function ready(db: Database, res: Response): Promise<void> {
+  try {
+    await db.query('SELECT 1');
+    res.json({ status: 'ready' });
+  } catch {
+    res.status(503).json({ status: 'unavailable' });
+  }
+}
+
+/** Phones and the health authority: presence, register, end, health. */
+export function publicServer(deps: HttpDeps): Server {
+  const app = baseApp(deps.log);
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', (_req, res) => ready(deps.db, res));
+  app.post('/v1/quarantines', async (req, res) => {
+    const now = deps.clock();
+    const id = await deps.db.transaction(async (tx) => {
+      await verifyAuthority(tx, deps.authority, req.headers.authorization, rawBody(req), now);
+      return registerQuarantine(
+        tx,
+        deps.kek,
+        parseBody(registerSchema, rawBody(req), 'BAD_REGISTRATION'),
+        deps.windowSeconds,
+        now,
+      );
+    });
+    res.status(201).json({ quarantineId: id });
+  });
+  app.post('/v1/quarantines/:beaconId/end', async (req, res) => {
+    const beaconId = beaconParam(req);
+    const id = await deps.db.transaction(async (tx) => {
+      await verifyAuthority(
+        tx,
+        deps.authority,
+        req.headers.authorization,
+        rawBody(req),
+        deps.clock(),
+      );
+      return endQuarantine(tx, beaconId, deps.clock());
+    });
+    deps.validator.forget(id);
+    res.json({ state: 'ended' });
+  });
+  app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
+  app.use(errorHandler(deps.log));
+  const presence = presenceHandler(deps);
+  return createServer({ cert: deps.tls.cert, key: deps.tls.key, ...TLS_DEFAULTS }, (req, res) => {
+    if (req.method === 'POST' && req.url === '/v1/presence') presence(req, res);
+    else app(req, res);
+  });
+}
+
+/** The police backend only: mutual TLS at the handshake, then its identity at the route. */
+export function internalServer(deps: HttpDeps): Server {
+  const app = baseApp(deps.log);
+  app.use((req, _res, next) => {
+    if (peerIdentity(req.socket as TLSSocket) !== deps.policeIdentity)
+      return next(forbidden('PEER_NOT_ALLOWED'));
+    next();
+  });
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+  app.post('/internal/v1/beacons/:beaconId/enable', async (req, res) => {
+    res.json({ state: await enableMonitoring(deps.db, beaconParam(req), deps.clock()) });
+  });
+  app.post('/internal/v1/beacons/:beaconId/end', async (req, res) => {
+    const beaconId = beaconParam(req);
+    const id = await deps.db.transaction((tx) => endQuarantine(tx, beaconId, deps.clock()));
+    deps.validator.forget(id);
+    res.json({ state: 'ended' });
+  });
+  app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
+  app.use(errorHandler(deps.log));
+  return createServer(
+    {
+      cert: deps.tls.cert,
+      key: deps.tls.key,
+      ca: deps.tls.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ...TLS_DEFAULTS,
+    },
+    app,
+  );
+}

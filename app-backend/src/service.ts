@@ -1,0 +1,137 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:https';
+import { fileURLToPath } from 'node:url';
+import { type Clock, systemClock } from '../../backend-kit/clock.js';
+import { type Database, openDatabase } from '../../backend-kit/db.js';
+import { type Logger, createLogger } from '../../backend-kit/logger.js';
+import { migrate, readMigrations } from '../../backend-kit/migrations.js';
+import type { AppBackendConfig } from './config.js';
+import { deliverDue } from './delivery.js';
+import { type HttpDeps, internalServer, publicServer } from './http.js';
+import { type Metrics, createMetrics } from './metrics.js';
+import { KeyRateLimiter } from './rate-limit.js';
+import { PresenceValidator } from './validator.js';
+import { watchdogTick } from './watchdog.js';
+
+export const MIGRATIONS_DIR = fileURLToPath(
+  new URL('../../../app-backend/migrations', import.meta.url),
+);
+
+export interface AppBackendOptions {
+  readonly clock?: Clock;
+  readonly log?: Logger;
+  /** A database already open (tests share one between two instances); otherwise opened from config. */
+  readonly db?: Database;
+  /** Run the flush, watchdog and delivery loops on timers (off in tests, which call them directly). */
+  readonly timers?: boolean;
+}
+
+export interface AppBackend {
+  readonly publicPort: number;
+  readonly internalPort: number;
+  readonly db: Database;
+  readonly metrics: Metrics;
+  readonly validator: PresenceValidator;
+  /** Validate everything queued so far. */
+  flush(): Promise<void>;
+  watchdog(): Promise<number>;
+  deliver(): Promise<number>;
+  close(): Promise<void>;
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export async function startAppBackend(
+  config: AppBackendConfig,
+  options: AppBackendOptions = {},
+): Promise<AppBackend> {
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? createLogger({ name: 'app-backend', level: config.logLevel });
+  const db =
+    options.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
+  const applied = await migrate(db, readMigrations(MIGRATIONS_DIR));
+  if (applied.length) log.info({ applied }, 'migrations applied');
+  const metrics = createMetrics();
+  const validator = new PresenceValidator({
+    db,
+    kek: config.kek,
+    rules: config.rules,
+    clock,
+    metrics,
+    log,
+    maxQueue: 200_000,
+  });
+  const deps: HttpDeps = {
+    db,
+    kek: config.kek,
+    clock,
+    log,
+    metrics,
+    validator,
+    // A relay uploads every 5 minutes; 20 requests in 10 minutes leaves room for retries.
+    rateLimiter: new KeyRateLimiter(20, 20 / 600, 500_000),
+    authority: config.healthAuthority,
+    policeIdentity: config.police.identity,
+    windowSeconds: config.rules.windowSeconds,
+    tls: config.tls,
+  };
+  const pub = publicServer(deps);
+  const internal = internalServer(deps);
+  const publicPort = await listen(pub, config.host, config.publicPort);
+  const internalPort = await listen(internal, config.host, config.internalPort);
+  const target = { url: config.police.url, identity: config.police.identity, tls: config.tls };
+
+  const loops: NodeJS.Timeout[] = [];
+  const every = (ms: number, name: string, fn: () => Promise<unknown>) => {
+    let busy = false;
+    const t = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      fn()
+        .catch((err: unknown) =>
+          log.error(
+            { loop: name, errorName: (err as Error)?.name, code: (err as { code?: string })?.code },
+            'background loop failed',
+          ),
+        )
+        .finally(() => (busy = false));
+    }, ms);
+    t.unref();
+    loops.push(t);
+  };
+  const backend: AppBackend = {
+    publicPort,
+    internalPort,
+    db,
+    metrics,
+    validator,
+    flush: () => validator.flush(),
+    watchdog: () => watchdogTick(db, clock(), metrics, log),
+    deliver: () => deliverDue(db, target, clock, metrics, log),
+    async close() {
+      loops.forEach(clearInterval);
+      await Promise.all([close(pub), close(internal)]);
+      await validator.flush().catch(() => undefined);
+      if (!options.db) await db.close();
+    },
+  };
+  if (options.timers !== false) {
+    every(100, 'validate', backend.flush);
+    every(config.watchdogIntervalMs, 'watchdog', backend.watchdog);
+    every(config.deliveryIntervalMs, 'delivery', backend.deliver);
+  }
+  log.info({ publicPort, internalPort, database: db.kind }, 'app backend started');
+  return backend;
+}

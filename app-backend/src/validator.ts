@@ -1,0 +1,146 @@
+import type { Database } from '../../backend-kit/db.js';
+import type { Logger } from '../../backend-kit/logger.js';
+import type { BeaconKeys } from '../../protocol/token/keys.js';
+import { nodeSuite } from '../../protocol/token/keys-node.js';
+import { authenticateToken } from '../../protocol/token/open.js';
+import type { Rules } from './config.js';
+import { type ReceivedToken, decide } from './decide.js';
+import { openBeaconKey } from './kek.js';
+import type { Metrics } from './metrics.js';
+import type { PresenceRequest } from './presence-wire.js';
+import { lockStates, raiseAlert, saveState } from './store.js';
+
+const KEY_CACHE_LIMIT = 100_000;
+
+/**
+ * Validates queued presence after the answer has gone out: crypto first (no locks held), then
+ * the rules under row locks in one transaction per batch. Failed tokens are counted, never stored.
+ */
+export class PresenceValidator {
+  readonly #queue: PresenceRequest[] = [];
+  readonly #keys = new Map<string, { beaconId: string; keys: BeaconKeys }>();
+  #running: Promise<void> | undefined;
+
+  constructor(
+    private readonly deps: {
+      db: Database;
+      kek: Buffer;
+      rules: Rules;
+      clock: () => number;
+      metrics: Metrics;
+      log: Logger;
+      maxQueue: number;
+    },
+  ) {}
+
+  /** False when the queue is full: the caller sheds load before accepting the request. */
+  enqueue(request: PresenceRequest): boolean {
+    if (this.#queue.length >= this.deps.maxQueue) return false;
+    this.#queue.push(request);
+    this.deps.metrics.queueDepth.set(this.#queue.length);
+    return true;
+  }
+
+  get depth(): number {
+    return this.#queue.length;
+  }
+
+  /** Drop cached keys of a quarantine that ended (its keys were deleted). */
+  forget(quarantineId: string): void {
+    this.#keys.delete(quarantineId);
+  }
+
+  /** Process everything queued so far; concurrent calls share one run. A failed batch goes back to the front. */
+  async flush(): Promise<void> {
+    while (this.#queue.length || this.#running) {
+      if (!this.#running) {
+        const batch = this.#queue.splice(0, 2000);
+        this.#running = this.#processBatch(batch)
+          .catch((err: unknown) => {
+            // Database trouble must not lose accepted presence: retry it on the next flush.
+            this.#queue.unshift(
+              ...batch.slice(0, Math.max(0, this.deps.maxQueue - this.#queue.length)),
+            );
+            throw err;
+          })
+          .finally(() => (this.#running = undefined));
+      }
+      await this.#running;
+    }
+  }
+
+  async #processBatch(batch: PresenceRequest[]): Promise<void> {
+    const { db, metrics } = this.deps;
+    metrics.queueDepth.set(this.#queue.length);
+    const hashes = [...new Set(batch.filter((r) => r.tokens.length).map((r) => r.keyHash))];
+    if (!hashes.length) return;
+    const { rows } = await db.query<{
+      id: string;
+      beacon_id: string;
+      sk_t_past_hash: string;
+      sk_beacon_sealed: Uint8Array;
+    }>(
+      `SELECT id, beacon_id, sk_t_past_hash, sk_beacon_sealed FROM quarantines WHERE sk_t_past_hash = ANY($1::text[]) AND state <> 'ended'`,
+      [hashes],
+    );
+    const byHash = new Map(rows.map((r) => [r.sk_t_past_hash, r]));
+    const tokensOf = new Map<string, ReceivedToken[]>();
+    for (const request of batch) {
+      const q = byHash.get(request.keyHash);
+      if (!q) {
+        metrics.tokens.inc({ result: 'unknown_key' }, request.tokens.length);
+        continue;
+      }
+      const keys = this.#keysFor(q.id, q.beacon_id, q.sk_beacon_sealed);
+      for (const token of request.tokens) {
+        const opened = authenticateToken(token, keys);
+        if (!opened.ok) {
+          metrics.tokens.inc({ result: opened.reason });
+          continue;
+        }
+        const list = tokensOf.get(q.id) ?? [];
+        list.push({ fields: opened.fields, receivedAt: request.receivedAt });
+        tokensOf.set(q.id, list);
+      }
+    }
+    if (!tokensOf.size) return;
+    const now = this.deps.clock();
+    await db.transaction(async (tx) => {
+      const states = await lockStates(tx, [...tokensOf.keys()]);
+      for (const [id, state] of [...states].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        const d = decide(state, tokensOf.get(id) ?? [], this.deps.rules, now);
+        metrics.tokens.inc({ result: 'accepted' }, d.accepted);
+        metrics.tokens.inc({ result: 'late_evidence' }, d.evidence);
+        for (const [reason, n] of Object.entries(d.rejected))
+          metrics.tokens.inc({ result: reason }, n);
+        await saveState(tx, d.next);
+        if (d.evidenceUntil !== null && state.gapAlert) {
+          await tx.query(
+            'UPDATE alerts SET evidence_until = GREATEST(COALESCE(evidence_until, 0), $2) WHERE id = $1',
+            [state.gapAlert.id, d.evidenceUntil],
+          );
+        }
+        // Alerts exist only for monitored quarantines; a registered one just learns its beacon.
+        if (state.state !== 'monitoring') continue;
+        for (const e of d.events) {
+          await raiseAlert(tx, state, e, now);
+          metrics.alerts.inc({ kind: e.kind });
+        }
+      }
+    });
+  }
+
+  #keysFor(id: string, beaconId: string, sealed: Uint8Array): BeaconKeys {
+    const cached = this.#keys.get(id);
+    if (cached) return cached.keys;
+    const sk = openBeaconKey(this.deps.kek, beaconId, sealed);
+    const keys = nodeSuite.importKeys(sk);
+    sk.fill(0);
+    if (this.#keys.size >= KEY_CACHE_LIMIT) {
+      const oldest = this.#keys.keys().next().value;
+      if (oldest !== undefined) this.#keys.delete(oldest);
+    }
+    this.#keys.set(id, { beaconId, keys });
+    return keys;
+  }
+}

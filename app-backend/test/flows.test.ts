@@ -1,0 +1,291 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Database } from '../../backend-kit/db.js';
+import { sealBlock } from '../../protocol/token/make.js';
+import { databaseTargets } from '../../test/support/databases.js';
+import { PRESENCE_RESPONSE, PRESENCE_RESPONSE_LENGTH } from '../src/presence-wire.js';
+import {
+  type Harness,
+  PoliceStub,
+  T0,
+  TestBeacon,
+  metric,
+  monitored,
+  police,
+  presence,
+  register,
+  startBackend,
+} from './harness.js';
+
+const MIN = 60_000;
+
+for (const target of databaseTargets()) {
+  describe(`app backend flows on ${target.name}`, function () {
+    this.timeout(60_000);
+    let db: Database;
+    let stub: PoliceStub;
+    let h: Harness;
+
+    beforeEach(async () => {
+      db = await target.open();
+      stub = new PoliceStub();
+      await stub.up();
+      h = await startBackend(db, stub);
+    });
+    afterEach(async () => {
+      await h.backend.close();
+      await stub.down();
+      await db.close();
+    });
+
+    it('register → enable → presence → silence → NO_PRESENCE delivered once → presence → RECOVERED', async () => {
+      const b = new TestBeacon();
+      assert.equal((await register(h, b)).status, 201);
+      assert.deepEqual((await police(h, `/internal/v1/beacons/${b.beaconId}/enable`)).json(), {
+        state: 'monitoring',
+      });
+      for (let i = 0; i < 5; i++) {
+        const r = await presence(h, b.skTPast, [b.token(h.clock.ms)]);
+        assert.equal(r.status, 202);
+        await h.backend.flush();
+        h.clock.advance(MIN);
+      }
+      assert.equal(await h.backend.watchdog(), 0, 'present: no alert');
+      h.clock.advance(2 * MIN); // 3 minutes since the last token: inside the 6-minute window
+      assert.equal(await h.backend.watchdog(), 0);
+      h.clock.advance(4 * MIN); // 7 minutes: past it
+      assert.equal(await h.backend.watchdog(), 1);
+      assert.equal(await h.backend.watchdog(), 0, 'one open alert, not one per tick');
+      assert.equal(await h.backend.deliver(), 1);
+      const [alert] = stub.shown();
+      assert.equal(alert?.kind, 'NO_PRESENCE');
+      assert.equal(alert?.beaconId, b.beaconId);
+      assert.equal(alert?.gapStartedAt, T0 + 4 * MIN);
+      assert.equal(await h.backend.deliver(), 0, 'delivered once');
+
+      await presence(h, b.skTPast, [b.token(h.clock.ms)]);
+      await h.backend.flush();
+      await h.backend.deliver();
+      const recovered = stub.shown()[1];
+      assert.equal(recovered?.kind, 'RECOVERED');
+      assert.equal(recovered?.relatedAlertId, alert?.alertId);
+      assert.equal(stub.received.length, 2);
+    });
+
+    it('answers real, dummy, unknown-key and invalid presence identically, before validating anything', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      const bad = b.token(h.clock.ms);
+      bad[40] = (bad[40] as number) ^ 1;
+      const answers = await Promise.all([
+        presence(h, b.skTPast, [b.token(h.clock.ms)]),
+        presence(h, new Uint8Array(randomBytes(32)), []),
+        presence(h, new Uint8Array(randomBytes(32)), [b.token(h.clock.ms)]),
+        presence(h, b.skTPast, [bad]),
+      ]);
+      for (const a of answers) {
+        assert.equal(a.status, 202);
+        assert.equal(a.body.length, PRESENCE_RESPONSE_LENGTH);
+        assert.deepEqual(a.body, PRESENCE_RESPONSE);
+        assert.deepEqual(Object.keys(a.headers).sort(), Object.keys(answers[0]!.headers).sort());
+      }
+      assert.equal(h.backend.validator.depth, 4, 'answered while still queued');
+      await h.backend.flush();
+      assert.equal(h.backend.validator.depth, 0);
+    });
+
+    it('counts every rejection reason and never stores a failed token', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      const now = h.clock.ms;
+      const flipped = b.token(now);
+      flipped[20] = (flipped[20] as number) ^ 0x80;
+      const pad = new Uint8Array(16).fill(5);
+      pad[15] = 4;
+      const layout = new Uint8Array(16).fill(4);
+      const version = new Uint8Array(16).fill(5);
+      version[0] = 2;
+      version[9] = 50; // battery
+      version[10] = 0; // flags: a set reserved bit would be a layout error, checked first
+      const replayed = b.token(now, { counter: 0 });
+      await presence(h, b.skTPast, [
+        flipped,
+        sealBlock(b.keys, new Uint8Array(16), pad),
+        sealBlock(b.keys, new Uint8Array(16), layout),
+        sealBlock(b.keys, new Uint8Array(16), version),
+        b.token(now - 30 * MIN),
+        b.token(now + 10 * MIN),
+        replayed,
+      ]);
+      await presence(h, new Uint8Array(randomBytes(32)), [b.token(now)]);
+      await h.backend.flush();
+      for (const reason of [
+        'tag',
+        'padding',
+        'layout',
+        'version',
+        'stale',
+        'future',
+        'replay',
+        'unknown_key',
+      ]) {
+        assert.equal(await metric(h, 'presence_tokens_total', `result="${reason}"`), 1, reason);
+      }
+      const { rows } = await db.query<{ last_counter: number }>(
+        'SELECT last_counter FROM quarantines WHERE beacon_id = $1',
+        [b.beaconId],
+      );
+      assert.equal(rows[0]?.last_counter, 0, 'only the first, valid token moved the state');
+    });
+
+    it('late evidence from a relay that was offline annotates the alert it covers', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      const start = h.clock.ms;
+      const buffered: Uint8Array[] = [];
+      for (let i = 1; i <= 20; i++) buffered.push(b.token(start + i * MIN)); // relay offline, still hearing the beacon
+      h.clock.advance(20 * MIN);
+      await h.backend.watchdog();
+      await h.backend.deliver();
+      assert.equal(stub.shown()[0]?.kind, 'NO_PRESENCE');
+      // Back online: the oldest first, as the relay sends them.
+      await presence(h, b.skTPast, buffered);
+      await h.backend.flush();
+      await h.backend.deliver();
+      const kinds = stub.shown().map((a) => a.kind);
+      assert.deepEqual(kinds, ['NO_PRESENCE', 'RECOVERED', 'LATE_EVIDENCE']);
+      const evidence = stub.shown()[2];
+      assert.equal(evidence?.relatedAlertId, stub.shown()[0]?.alertId);
+      // Tokens older than the 7-minute max age prove the past (minutes 1–12); newer ones are live presence.
+      assert.equal((evidence?.detail as { evidenceUntil: number }).evidenceUntil, start + 12 * MIN);
+      assert.equal(
+        (stub.shown()[1]?.detail as { lastPresenceAt: number }).lastPresenceAt,
+        start + 20 * MIN,
+      );
+      assert.equal(await metric(h, 'presence_tokens_total', 'result="late_evidence"'), 12);
+      assert.equal(await metric(h, 'presence_tokens_total', 'result="accepted"'), 1 + 8);
+    });
+
+    it('learns a drifting beacon clock within the slew bound and raises CLOCK_DRIFT past the threshold', async () => {
+      await h.backend.close();
+      h = await startBackend(db, stub, { rules: { slewPpm: 50_000, driftAlertSeconds: 120 } });
+      const b = new TestBeacon();
+      await monitored(h, b);
+      for (let i = 0; i < 60; i++) {
+        h.clock.advance(5 * MIN);
+        b.offsetSeconds += 4; // the beacon gains 4 s every 5 minutes: far faster than a real RC oscillator
+        const r = await presence(h, b.skTPast, [b.token(h.clock.ms - MIN), b.token(h.clock.ms)]);
+        assert.equal(r.status, 202);
+        await h.backend.flush();
+      }
+      await h.backend.deliver();
+      const drift = stub.shown().find((a) => a.kind === 'CLOCK_DRIFT');
+      assert.ok(drift, 'CLOCK_DRIFT raised');
+      assert.ok(Number((drift.detail as { offsetSeconds: number }).offsetSeconds) > 120);
+      assert.equal(
+        stub.shown().filter((a) => a.kind === 'NO_PRESENCE').length,
+        0,
+        'the learned offset kept its tokens fresh',
+      );
+    });
+
+    it('flags restarts and low battery from the signed token fields, once each', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      await presence(h, b.skTPast, [b.token(h.clock.ms, { rebooted: true, battery: 12 })]);
+      await h.backend.flush();
+      h.clock.advance(MIN);
+      await presence(h, b.skTPast, [b.token(h.clock.ms, { battery: 11 })]);
+      await h.backend.flush();
+      await h.backend.deliver();
+      assert.deepEqual(
+        stub
+          .shown()
+          .map((a) => a.kind)
+          .sort(),
+        ['BEACON_RESTARTED', 'LOW_BATTERY'],
+      );
+    });
+
+    it('keeps alerts while the police backend is down for hours, then delivers each once', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      await stub.down();
+      h.clock.advance(10 * MIN);
+      await h.backend.watchdog();
+      for (let hour = 0; hour < 3 * 60; hour += 5) {
+        assert.equal(await h.backend.deliver(), 0);
+        h.clock.advance(5 * MIN);
+      }
+      const { rows } = await db.query<{ attempts: number }>('SELECT attempts FROM outbox');
+      assert.ok((rows[0]?.attempts ?? 0) >= 5, 'retried with backoff');
+      await stub.up();
+      h.clock.advance(6 * MIN); // past the longest backoff
+      assert.equal(await h.backend.deliver(), 1);
+      assert.equal(stub.shown().length, 1);
+    });
+
+    it('redelivers an alert whose answer was lost mid-delivery; the police side shows it once', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      h.clock.advance(10 * MIN);
+      await h.backend.watchdog();
+      stub.dropBeforeAnswer = true;
+      assert.equal(await h.backend.deliver(), 0);
+      stub.dropBeforeAnswer = false;
+      h.clock.advance(6 * MIN);
+      assert.equal(await h.backend.deliver(), 1);
+      assert.equal(stub.received.length, 2, 'sent twice');
+      assert.equal(stub.shown().length, 1, 'shown once (same idempotency key)');
+    });
+
+    it('ending a quarantine deletes its keys at once and stops monitoring', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      assert.equal((await police(h, `/internal/v1/beacons/${b.beaconId}/end`)).status, 200);
+      const { rows } = await db.query<Record<string, unknown>>(
+        'SELECT sk_t_past_hash, sk_beacon_sealed, state, deadline FROM quarantines',
+      );
+      assert.deepEqual(rows, [
+        { sk_t_past_hash: null, sk_beacon_sealed: null, state: 'ended', deadline: null },
+      ]);
+      h.clock.advance(30 * MIN);
+      assert.equal(await h.backend.watchdog(), 0);
+      await presence(h, b.skTPast, [b.token(h.clock.ms)]);
+      await h.backend.flush();
+      assert.equal(await metric(h, 'presence_tokens_total', 'result="unknown_key"'), 1);
+      assert.equal((await police(h, `/internal/v1/beacons/${b.beaconId}/end`)).status, 404);
+    });
+
+    it('starts monitoring only when both registration and enable exist, in either order', async () => {
+      const b = new TestBeacon();
+      assert.deepEqual((await police(h, `/internal/v1/beacons/${b.beaconId}/enable`)).json(), {
+        state: 'pending',
+      });
+      h.clock.advance(30 * MIN);
+      assert.equal(await h.backend.watchdog(), 0);
+      assert.equal((await register(h, b)).status, 201);
+      h.clock.advance(7 * MIN);
+      assert.equal(await h.backend.watchdog(), 1, 'the earlier enable took effect at registration');
+      const other = new TestBeacon();
+      assert.equal((await register(h, other)).status, 201);
+      h.clock.advance(60 * MIN);
+      assert.equal(await h.backend.watchdog(), 0, 'registered but never enabled: not monitored');
+    });
+
+    it('stores no key in the clear: a dump of every table holds neither SK_BEACON nor SK_T_PAST', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      const dump = JSON.stringify(
+        await Promise.all(
+          ['quarantines', 'alerts', 'outbox', 'pending_enables', 'used_jtis'].map((t) =>
+            db.query(`SELECT * FROM ${t}`).then((r) => r.rows),
+          ),
+        ),
+        (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v),
+      );
+      assert.ok(!dump.includes(Buffer.from(b.skBeacon).toString('hex')));
+      assert.ok(!dump.includes(Buffer.from(b.skTPast).toString('hex')));
+    });
+  });
+}

@@ -1,0 +1,220 @@
+import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import jwt from 'jsonwebtoken';
+import type { Database } from '../../backend-kit/db.js';
+import { bytesToHex } from '../../protocol/bytes.js';
+import { nodeSuite } from '../../protocol/token/keys-node.js';
+import { makeToken } from '../../protocol/token/make.js';
+import { ManualClock } from '../../test/support/clock.js';
+import { httpsRequest } from '../../test/support/https-client.js';
+import { capturedLogger } from '../../test/support/log-capture.js';
+import { testPki } from '../../test/support/pki.js';
+import { type AppBackendConfig, DEFAULT_RULES, type Rules } from '../src/config.js';
+import { encodePresenceBody } from '../src/presence-wire.js';
+import { type AppBackend, startAppBackend } from '../src/service.js';
+
+export const T0 = 1_795_400_000_000;
+
+/** The health authority's ES256 key pair, made once per run. */
+export const authorityKeys = generateKeyPairSync('ec', {
+  namedCurve: 'P-256',
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+});
+
+export interface JwtOverrides {
+  readonly jti?: string | null;
+  readonly issuer?: string;
+  readonly audience?: string;
+  readonly lifetimeSeconds?: number;
+  readonly issuedAt?: number;
+  readonly bodyHash?: string;
+  readonly privateKey?: string;
+}
+
+/** A health-authority JWT for exactly this body, as the CLI makes it. */
+export function authorityJwt(body: string, now: number, o: JwtOverrides = {}): string {
+  const iat = o.issuedAt ?? Math.floor(now / 1000);
+  const claims: Record<string, unknown> = {
+    body_sha256: o.bodyHash ?? createHash('sha256').update(body).digest('hex'),
+    iat,
+    exp: iat + (o.lifetimeSeconds ?? 120),
+  };
+  if (o.jti !== null) claims.jti = o.jti ?? randomUUID();
+  return jwt.sign(claims, o.privateKey ?? authorityKeys.privateKey, {
+    algorithm: 'ES256',
+    issuer: o.issuer ?? 'health-authority',
+    audience: o.audience ?? 'smartbeacon-app-backend',
+  });
+}
+
+/** A police backend stand-in on real mutual TLS: records alerts by idempotency key; can go down and up. */
+export class PoliceStub {
+  readonly received: { id: string; body: Record<string, unknown> }[] = [];
+  /** When set, the stub reads the alert, then drops the connection without answering. */
+  dropBeforeAnswer = false;
+  #server: Server | undefined;
+  port = 0;
+
+  async up(): Promise<void> {
+    const pki = await testPki();
+    const server = createServer(
+      {
+        cert: pki.policeBackend.cert,
+        key: pki.policeBackend.key,
+        ca: pki.ca.cert,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const id = String(req.headers['idempotency-key']);
+          this.received.push({
+            id,
+            body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+          });
+          if (this.dropBeforeAnswer) return void req.socket.destroy();
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        });
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', () => resolve()));
+    this.port = (server.address() as AddressInfo).port;
+    this.#server = server;
+  }
+
+  async down(): Promise<void> {
+    const s = this.#server;
+    this.#server = undefined;
+    if (s)
+      await new Promise<void>((resolve) => (s.close(() => resolve()), s.closeAllConnections()));
+  }
+
+  /** Alerts as the police would show them: one per idempotency key. */
+  shown(): Record<string, unknown>[] {
+    const seen = new Map<string, Record<string, unknown>>();
+    for (const r of this.received) if (!seen.has(r.id)) seen.set(r.id, r.body);
+    return [...seen.values()];
+  }
+}
+
+export interface Harness {
+  readonly backend: AppBackend;
+  readonly clock: ManualClock;
+  readonly logs: string[];
+  readonly config: AppBackendConfig;
+}
+
+export async function startBackend(
+  db: Database,
+  police: PoliceStub,
+  options: { rules?: Partial<Rules>; clock?: ManualClock } = {},
+): Promise<Harness> {
+  const pki = await testPki();
+  const clock = options.clock ?? new ManualClock(T0);
+  const { log, lines } = capturedLogger('app-backend');
+  const config: AppBackendConfig = {
+    host: '127.0.0.1',
+    publicPort: 0,
+    internalPort: 0,
+    databaseUrl: undefined,
+    dataDir: 'memory://',
+    tls: { cert: pki.appBackend.cert, key: pki.appBackend.key, ca: pki.ca.cert },
+    kek: randomBytes(32),
+    healthAuthority: {
+      publicKey: authorityKeys.publicKey,
+      issuer: 'health-authority',
+      audience: 'smartbeacon-app-backend',
+    },
+    police: { url: `https://localhost:${police.port}`, identity: 'police-backend' },
+    rules: { ...DEFAULT_RULES, ...options.rules },
+    watchdogIntervalMs: 1000,
+    deliveryIntervalMs: 1000,
+    logLevel: 'debug',
+  };
+  const backend = await startAppBackend(config, { clock: clock.now, log, db, timers: false });
+  return { backend, clock, logs: lines, config };
+}
+
+/** A beacon and its person's relay key, making tokens on the test clock. */
+export class TestBeacon {
+  readonly beaconId = `SB-${randomBytes(4).toString('hex')}`;
+  readonly skBeacon = new Uint8Array(randomBytes(32));
+  readonly skTPast = new Uint8Array(randomBytes(32));
+  readonly keys = nodeSuite.importKeys(this.skBeacon);
+  counter = 0;
+  /** Beacon clock − true time, seconds. */
+  offsetSeconds = 0;
+
+  token(
+    atMs: number,
+    fields: { battery?: number | null; rebooted?: boolean; counter?: number } = {},
+  ): Uint8Array {
+    return makeToken(this.keys, {
+      unixSeconds: Math.floor(atMs / 1000 + this.offsetSeconds),
+      counter: fields.counter ?? this.counter++,
+      batteryPercent: fields.battery === undefined ? 80 : fields.battery,
+      clockNotSet: false,
+      rebooted: fields.rebooted ?? false,
+    });
+  }
+
+  registration(windowSeconds?: number): string {
+    return JSON.stringify({
+      skTPast: bytesToHex(this.skTPast),
+      tPast: 20_000,
+      beaconId: this.beaconId,
+      skBeacon: bytesToHex(this.skBeacon),
+      ...(windowSeconds ? { windowSeconds } : {}),
+    });
+  }
+}
+
+export async function register(h: Harness, b: TestBeacon, jwtOverrides: JwtOverrides = {}) {
+  const pki = await testPki();
+  const body = b.registration();
+  return httpsRequest(h.backend.publicPort, 'POST', '/v1/quarantines', { ca: pki.ca.cert }, body, {
+    authorization: `Bearer ${authorityJwt(body, h.clock.ms, jwtOverrides)}`,
+    'content-type': 'application/json',
+  });
+}
+
+/** A request from the police backend to the internal listener, with its client certificate. */
+export async function police(h: Harness, path: string, method = 'POST') {
+  const pki = await testPki();
+  return httpsRequest(h.backend.internalPort, method, path, {
+    ca: pki.ca.cert,
+    cert: pki.policeBackend.cert,
+    key: pki.policeBackend.key,
+  });
+}
+
+export async function presence(h: Harness, skTPast: Uint8Array, tokens: Uint8Array[]) {
+  const pki = await testPki();
+  return httpsRequest(
+    h.backend.publicPort,
+    'POST',
+    '/v1/presence',
+    { ca: pki.ca.cert },
+    encodePresenceBody(skTPast, tokens),
+  );
+}
+
+/** Register, enable and send a first token: a monitored quarantine with presence now. */
+export async function monitored(h: Harness, b: TestBeacon): Promise<void> {
+  const r = await register(h, b);
+  if (r.status !== 201) throw new Error(`register failed: ${r.status} ${r.body.toString()}`);
+  const e = await police(h, `/internal/v1/beacons/${b.beaconId}/enable`);
+  if (e.status !== 200) throw new Error(`enable failed: ${e.status}`);
+  await presence(h, b.skTPast, [b.token(h.clock.ms)]);
+  await h.backend.flush();
+}
+
+export async function metric(h: Harness, name: string, label: string): Promise<number> {
+  const text = (await police(h, '/metrics', 'GET')).body.toString();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
