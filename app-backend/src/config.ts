@@ -19,10 +19,12 @@ export interface AppBackendConfig {
   readonly rules: Rules;
   readonly watchdogIntervalMs: number;
   readonly deliveryIntervalMs: number;
+  /** Presence requests one key may make in 10 minutes (a relay needs 2, plus retries). */
+  readonly presencePer10Min: number;
   readonly logLevel: string;
 }
 
-/** The presence and alert rules; each has a safe default (docs/app-backend.md). */
+/** The presence and alert rules; each has a safe default (app-backend/README.md). */
 export interface Rules {
   readonly windowSeconds: number;
   readonly maxAgeSeconds: number;
@@ -114,6 +116,7 @@ export function loadConfig(env: Env = process.env): AppBackendConfig {
     },
     watchdogIntervalMs: int('APP_WATCHDOG_INTERVAL_MS', 5000, 100, 600_000),
     deliveryIntervalMs: int('APP_DELIVERY_INTERVAL_MS', 1000, 50, 600_000),
+    presencePer10Min: int('APP_PRESENCE_PER_10MIN', 20, 1, 1_000_000_000),
     logLevel: env.APP_LOG_LEVEL ?? 'info',
   };
   if (problems.length) throw new ConfigError(problems);

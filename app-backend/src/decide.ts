@@ -72,7 +72,8 @@ export function nextOffset(
   const delta = observed - current;
   // Relay buffering only ever makes the beacon look slow: small backward steps are noise.
   if (delta <= 0 && delta > -60) return current;
-  const bound = (slewPpm / 1e6) * Math.max(0, elapsedSeconds) + 1;
+  // Purely proportional to elapsed time: no constant slack an attacker could collect per upload.
+  const bound = (slewPpm / 1e6) * Math.max(0, elapsedSeconds);
   return current + Math.max(-bound, Math.min(bound, delta));
 }
 

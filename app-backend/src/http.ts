@@ -102,6 +102,10 @@ function errorHandler(log: Logger) {
     if (err instanceof ApiError) return void res.status(err.status).json({ error: err.code });
     const type = (err as { type?: string }).type;
     if (type === 'entity.too.large') return void res.status(413).json({ error: 'BODY_TOO_LARGE' });
+    // Express's own client errors (e.g. a malformed %-escape in the path) stay client errors.
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500)
+      return void res.status(status).json({ error: 'BAD_REQUEST' });
     // Log the error's kind only: a message could carry request data.
     log.error(
       { errorName: (err as Error)?.name, code: (err as { code?: string })?.code },

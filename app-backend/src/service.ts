@@ -80,8 +80,11 @@ export async function startAppBackend(
     log,
     metrics,
     validator,
-    // A relay uploads every 5 minutes; 20 requests in 10 minutes leaves room for retries.
-    rateLimiter: new KeyRateLimiter(20, 20 / 600, 500_000),
+    rateLimiter: new KeyRateLimiter(
+      config.presencePer10Min,
+      config.presencePer10Min / 600,
+      500_000,
+    ),
     authority: config.healthAuthority,
     policeIdentity: config.police.identity,
     windowSeconds: config.rules.windowSeconds,

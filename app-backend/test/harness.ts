@@ -111,7 +111,7 @@ export interface Harness {
 export async function startBackend(
   db: Database,
   police: PoliceStub,
-  options: { rules?: Partial<Rules>; clock?: ManualClock } = {},
+  options: { rules?: Partial<Rules>; clock?: ManualClock; kek?: Buffer } = {},
 ): Promise<Harness> {
   const pki = await testPki();
   const clock = options.clock ?? new ManualClock(T0);
@@ -123,7 +123,7 @@ export async function startBackend(
     databaseUrl: undefined,
     dataDir: 'memory://',
     tls: { cert: pki.appBackend.cert, key: pki.appBackend.key, ca: pki.ca.cert },
-    kek: randomBytes(32),
+    kek: options.kek ?? randomBytes(32),
     healthAuthority: {
       publicKey: authorityKeys.publicKey,
       issuer: 'health-authority',
@@ -133,6 +133,7 @@ export async function startBackend(
     rules: { ...DEFAULT_RULES, ...options.rules },
     watchdogIntervalMs: 1000,
     deliveryIntervalMs: 1000,
+    presencePer10Min: 20,
     logLevel: 'debug',
   };
   const backend = await startAppBackend(config, { clock: clock.now, log, db, timers: false });
