@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { openDatabase } from '../backend-kit/db.js';
 import { createLogger } from '../backend-kit/logger.js';
 import { hexToBytes } from '../protocol/bytes.js';
-import { DEFAULT_RULES } from '../app-backend/src/config.js';
+import { loopbackConfig } from '../app-backend/src/config.js';
 import {
   PRESENCE_BODY_LENGTH,
   PRESENCE_RESPONSE,
@@ -38,12 +38,7 @@ const pki = await createDeploymentPki({ environment: 'bench' });
 const db = await openDatabase({ url: process.env.DATABASE_URL, dataDir: 'memory://' });
 const kek = randomBytes(32);
 const backend = await startAppBackend(
-  {
-    host: '127.0.0.1',
-    publicPort: 0,
-    internalPort: 0,
-    databaseUrl: undefined,
-    dataDir: 'memory://',
+  loopbackConfig({
     tls: { cert: pki.appBackend.cert, key: pki.appBackend.key, ca: pki.ca.cert },
     kek,
     healthAuthority: {
@@ -52,12 +47,11 @@ const backend = await startAppBackend(
       audience: 'smartbeacon-app-backend',
     },
     police: { url: 'https://127.0.0.1:9', identity: 'police-backend' },
-    rules: DEFAULT_RULES,
-    watchdogIntervalMs: 5000,
     deliveryIntervalMs: 600_000,
     presencePer10Min: 1_000_000_000,
     logLevel: 'warn',
-  },
+  }),
+
   { db, log: createLogger({ name: 'app-backend', level: 'warn' }) },
 );
 

@@ -122,3 +122,23 @@ export function loadConfig(env: Env = process.env): AppBackendConfig {
   if (problems.length) throw new ConfigError(problems);
   return config;
 }
+
+/** A complete configuration on loopback with safe defaults: tests, benchmarks and the local simulator. */
+export function loopbackConfig(
+  parts: Pick<AppBackendConfig, 'tls' | 'kek' | 'healthAuthority' | 'police'> &
+    Partial<AppBackendConfig>,
+): AppBackendConfig {
+  return {
+    host: '127.0.0.1',
+    publicPort: 0,
+    internalPort: 0,
+    databaseUrl: undefined,
+    dataDir: 'memory://',
+    rules: DEFAULT_RULES,
+    watchdogIntervalMs: 1000,
+    deliveryIntervalMs: 1000,
+    presencePer10Min: 20,
+    logLevel: 'info',
+    ...parts,
+  };
+}

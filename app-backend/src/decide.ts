@@ -1,4 +1,5 @@
 import type { TokenFields } from '../../protocol/token/fields.js';
+import { rejectFuture, rejectReplay, rejectStale } from '../../protocol/token/rules.js';
 import type { Rules } from './config.js';
 
 // The presence rules as one pure function of (state, tokens, rules, now): no I/O, so tests
@@ -99,11 +100,11 @@ export function decide(
   for (const t of [...tokens].sort((a, b) => a.fields.counter - b.fields.counter)) {
     const received = t.receivedAt / 1000;
     const corrected = t.fields.unixSeconds - q.offsetSeconds;
-    if (corrected > received + rules.maxSkewSeconds) {
+    if (rejectFuture(t.fields, received, rules.maxSkewSeconds, q.offsetSeconds)) {
       reject('future');
       continue;
     }
-    if (corrected < received - rules.maxAgeSeconds) {
+    if (rejectStale(t.fields, received, rules.maxAgeSeconds, q.offsetSeconds)) {
       // Too old to be live presence; it may still prove presence during an alerted gap.
       const gap = q.gapAlert;
       const inGap =
@@ -114,7 +115,7 @@ export function decide(
       } else reject('stale');
       continue;
     }
-    if (lastCounter !== null && t.fields.counter <= lastCounter) {
+    if (rejectReplay(t.fields, lastCounter ?? undefined)) {
       reject('replay');
       continue;
     }

@@ -10,7 +10,7 @@ import { ManualClock } from '../../test/support/clock.js';
 import { httpsRequest } from '../../test/support/https-client.js';
 import { capturedLogger } from '../../test/support/log-capture.js';
 import { testPki } from '../../test/support/pki.js';
-import { type AppBackendConfig, DEFAULT_RULES, type Rules } from '../src/config.js';
+import { type AppBackendConfig, DEFAULT_RULES, type Rules, loopbackConfig } from '../src/config.js';
 import { encodePresenceBody } from '../src/presence-wire.js';
 import { type AppBackend, startAppBackend } from '../src/service.js';
 
@@ -116,12 +116,7 @@ export async function startBackend(
   const pki = await testPki();
   const clock = options.clock ?? new ManualClock(T0);
   const { log, lines } = capturedLogger('app-backend');
-  const config: AppBackendConfig = {
-    host: '127.0.0.1',
-    publicPort: 0,
-    internalPort: 0,
-    databaseUrl: undefined,
-    dataDir: 'memory://',
+  const config = loopbackConfig({
     tls: { cert: pki.appBackend.cert, key: pki.appBackend.key, ca: pki.ca.cert },
     kek: options.kek ?? randomBytes(32),
     healthAuthority: {
@@ -131,11 +126,8 @@ export async function startBackend(
     },
     police: { url: `https://localhost:${police.port}`, identity: 'police-backend' },
     rules: { ...DEFAULT_RULES, ...options.rules },
-    watchdogIntervalMs: 1000,
-    deliveryIntervalMs: 1000,
-    presencePer10Min: 20,
     logLevel: 'debug',
-  };
+  });
   const backend = await startAppBackend(config, { clock: clock.now, log, db, timers: false });
   return { backend, clock, logs: lines, config };
 }
