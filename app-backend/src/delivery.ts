@@ -1,62 +1,12 @@
-import { request } from 'node:https';
 import type { Database } from '../../backend-kit/db.js';
 import type { Logger } from '../../backend-kit/logger.js';
-import { TLS_DEFAULTS } from '../../backend-kit/tls.js';
+import { type MtlsPeer, backoffMs, mtlsPost } from '../../backend-kit/mtls-client.js';
 import type { Metrics } from './metrics.js';
 
-export interface DeliveryTarget {
-  /** Base URL of the police backend's inter-service listener. */
-  readonly url: string;
-  /** Common name the police backend's certificate must carry. */
-  readonly identity: string;
-  readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
-}
+export type DeliveryTarget = MtlsPeer;
 
 const LEASE_MS = 30_000;
 const BATCH = 50;
-const BASE_DELAY_MS = 1000;
-const MAX_DELAY_MS = 5 * 60_000;
-
-/** Exponential backoff with full jitter: attempt n waits a random time up to min(cap, base·2^n). */
-export function backoffMs(attempts: number, random: () => number = Math.random): number {
-  return Math.round(random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.min(attempts, 20)));
-}
-
-/** POST one alert over mutual TLS; resolves with the HTTP status, rejects on network errors. */
-function post(target: DeliveryTarget, id: string, payload: string): Promise<number> {
-  const url = new URL('/internal/v1/alerts', target.url);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        ...TLS_DEFAULTS,
-        cert: target.tls.cert,
-        key: target.tls.key,
-        ca: target.tls.ca,
-        // Chain to our CA is not enough: it must be the police backend's own certificate.
-        checkServerIdentity: (_host, cert) =>
-          cert.subject?.CN === target.identity
-            ? undefined
-            : new Error('unexpected server identity'),
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-          'idempotency-key': id,
-        },
-        timeout: 10_000,
-        agent: false,
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 /**
  * Deliver due outbox rows. Rows are leased (not locked) while a request is in flight, so a crash
@@ -83,7 +33,9 @@ export async function deliverDue(
     const payload = typeof row.payload === 'string' ? row.payload : JSON.stringify(row.payload);
     let error: string | undefined;
     try {
-      const status = await post(target, row.id, payload);
+      const { status } = await mtlsPost(target, '/internal/v1/alerts', payload, {
+        'idempotency-key': row.id,
+      });
       if (status < 200 || status >= 300) error = `HTTP_${status}`;
     } catch (err) {
       error = (err as NodeJS.ErrnoException).code ?? 'NETWORK';

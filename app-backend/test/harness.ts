@@ -166,7 +166,10 @@ export class TestBeacon {
   }
 }
 
-export async function register(h: Harness, b: TestBeacon, jwtOverrides: JwtOverrides = {}) {
+/** What a client of the service needs: its ports and the clock. */
+export type Client = Pick<Harness, 'backend' | 'clock'>;
+
+export async function register(h: Client, b: TestBeacon, jwtOverrides: JwtOverrides = {}) {
   const pki = await testPki();
   const body = b.registration();
   return httpsRequest(h.backend.publicPort, 'POST', '/v1/quarantines', { ca: pki.ca.cert }, body, {
@@ -185,7 +188,7 @@ export async function police(h: Harness, path: string, method = 'POST') {
   });
 }
 
-export async function presence(h: Harness, skTPast: Uint8Array, tokens: Uint8Array[]) {
+export async function presence(h: Client, skTPast: Uint8Array, tokens: Uint8Array[]) {
   const pki = await testPki();
   return httpsRequest(
     h.backend.publicPort,

@@ -9,7 +9,7 @@ import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { ConfigError, DEFAULT_RULES, loadConfig } from '../src/config.js';
 import { type QuarantineState, decide, nextOffset } from '../src/decide.js';
 import { openBeaconKey, sealBeaconKey } from '../src/kek.js';
-import { backoffMs } from '../src/delivery.js';
+import { backoffMs } from '../../backend-kit/mtls-client.js';
 import { MIGRATIONS_DIR } from '../src/service.js';
 
 const NOW = 1_795_400_000_000;

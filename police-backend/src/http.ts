@@ -1,0 +1,377 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { z } from 'zod';
+import type { Database } from '../../backend-kit/db.js';
+import {
+  ApiError,
+  badRequest,
+  forbidden,
+  notFound,
+  unauthorized,
+} from '../../backend-kit/errors.js';
+import type { Logger } from '../../backend-kit/logger.js';
+import { TLS_DEFAULTS, peerIdentity } from '../../backend-kit/tls.js';
+import {
+  actionSchema,
+  alertMessageSchema,
+  dailyStats,
+  getAlert,
+  listAlerts,
+  listQuerySchema,
+  receiveAlert,
+  reviewAlert,
+  reviews,
+  timeline,
+} from './alerts.js';
+import type { Alert } from './alerts.js';
+import { appendAudit, verifyAudit } from './audit.js';
+import {
+  type Beacon,
+  beaconIdSchema,
+  listBeacons,
+  registerBeacon,
+  registerBeaconSchema,
+  requestMonitoring,
+} from './beacons.js';
+import { signIn } from './officers.js';
+import {
+  CLEARED_COOKIE,
+  SESSION_COOKIE,
+  SESSION_LIFETIME_MS,
+  type SessionClaims,
+  type SessionKeys,
+  readCookie,
+  sessionCookie,
+  signSession,
+  verifySession,
+} from './session.js';
+
+export interface HttpDeps {
+  readonly db: Database;
+  readonly clock: () => number;
+  readonly log: Logger;
+  readonly sessionKeys: SessionKeys;
+  readonly appIdentity: string;
+  readonly dashboardDir: string;
+  readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
+  readonly onAlerts: (alerts: Alert[]) => void;
+  readonly onBeacon: (beacon: Beacon) => void;
+  /** Wake the command worker after a request was queued. */
+  readonly kickCommands: () => void;
+}
+
+const CSP =
+  "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, code: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw badRequest(code);
+  return r.data;
+}
+
+function errorHandler(log: Logger) {
+  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+    if (err instanceof ApiError) return void res.status(err.status).json({ error: err.code });
+    const e = err as { type?: string; status?: unknown; name?: string; code?: string };
+    if (e.type === 'entity.too.large')
+      return void res.status(413).json({ error: 'BODY_TOO_LARGE' });
+    if (e.type === 'entity.parse.failed') return void res.status(400).json({ error: 'BAD_JSON' });
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
+      return void res.status(e.status).json({ error: 'BAD_REQUEST' });
+    log.error({ errorName: e.name, code: e.code }, 'request failed');
+    res.status(500).json({ error: 'INTERNAL' });
+  };
+}
+
+function requestLog(log: Logger) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      log.info(
+        {
+          method: req.method,
+          route,
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - start) / 1e6,
+        },
+        'request',
+      );
+    });
+    next();
+  };
+}
+
+/** The session of a request, if its cookie holds a valid, unrevoked one. */
+export async function sessionOf(
+  deps: HttpDeps,
+  req: IncomingMessage,
+): Promise<SessionClaims | undefined> {
+  const claims = verifySession(
+    deps.sessionKeys,
+    readCookie(req.headers.cookie, SESSION_COOKIE),
+    deps.clock(),
+  );
+  if (!claims) return undefined;
+  const { rows } = await deps.db.query<{ ok: boolean }>(
+    'SELECT revoked_at IS NULL AND expires_at > $2 AS ok FROM sessions WHERE id = $1',
+    [claims.sid, deps.clock()],
+  );
+  return rows[0]?.ok ? claims : undefined;
+}
+
+type Authed = Request & { session: SessionClaims };
+
+/** Officers: the dashboard, sessions and the officer API. */
+export function officerServer(deps: HttpDeps): Server {
+  const { db, log } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(requestLog(log));
+  app.use((_req, res, next) => {
+    res.set({
+      'content-security-policy': CSP,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'strict-transport-security': 'max-age=31536000',
+      'cross-origin-opener-policy': 'same-origin',
+    });
+    next();
+  });
+  app.use('/api', express.json({ limit: '16kb' }), (_req, res, next) => {
+    res.set('cache-control', 'no-store');
+    next();
+  });
+
+  const credentials = z.strictObject({
+    username: z.string().min(1).max(64),
+    password: z.string().min(1).max(256),
+  });
+  app.post('/api/session', async (req, res) => {
+    const { username, password } = parse(credentials, req.body, 'BAD_REQUEST');
+    const now = deps.clock();
+    const officer = await signIn(db, username, password, now);
+    const { token, claims } = signSession(deps.sessionKeys, officer, now);
+    await db.transaction(async (tx) => {
+      await tx.query(
+        'INSERT INTO sessions (id, officer_id, created_at, expires_at) VALUES ($1, $2, $3, $4)',
+        [claims.sid, officer.id, now, now + SESSION_LIFETIME_MS],
+      );
+      await appendAudit(
+        tx,
+        { officer: officer.username, action: 'session.signed_in', subject: officer.username },
+        now,
+      );
+    });
+    res.setHeader('set-cookie', sessionCookie(token));
+    res.json({ username: officer.username, role: officer.role, csrf: claims.csrf });
+  });
+
+  // Everything below needs a session; state-changing requests also need its CSRF value.
+  app.use('/api', async (req, _res, next) => {
+    const session = await sessionOf(deps, req);
+    if (!session) return next(unauthorized('NOT_SIGNED_IN'));
+    if (req.method !== 'GET' && req.headers['x-csrf-token'] !== session.csrf)
+      return next(forbidden('CSRF'));
+    (req as Authed).session = session;
+    next();
+  });
+  const officer = (req: Request) => (req as Authed).session;
+  const audit = (req: Request, action: string, subject: string, detail?: Record<string, unknown>) =>
+    db.transaction((tx) =>
+      appendAudit(
+        tx,
+        { officer: officer(req).username, action, subject, ...(detail ? { detail } : {}) },
+        deps.clock(),
+      ),
+    );
+
+  app.get('/api/session', (req, res) => {
+    const s = officer(req);
+    res.json({ username: s.username, role: s.role, csrf: s.csrf });
+  });
+  app.delete('/api/session', async (req, res) => {
+    const s = officer(req);
+    await db.transaction(async (tx) => {
+      await tx.query('UPDATE sessions SET revoked_at = $2 WHERE id = $1', [s.sid, deps.clock()]);
+      await appendAudit(
+        tx,
+        { officer: s.username, action: 'session.signed_out', subject: s.username },
+        deps.clock(),
+      );
+    });
+    res.setHeader('set-cookie', CLEARED_COOKIE);
+    res.status(204).end();
+  });
+
+  app.get('/api/alerts', async (req, res) => {
+    const q = parse(listQuerySchema, req.query, 'BAD_QUERY');
+    const alerts = await listAlerts(db, q);
+    await audit(req, 'address.viewed', `alerts:${q.view}`, { count: alerts.length });
+    res.json({ alerts });
+  });
+  app.get('/api/alerts/:id', async (req, res) => {
+    const id = parse(z.uuid(), req.params.id, 'BAD_ALERT_ID');
+    const alert = await getAlert(db, id);
+    if (!alert) throw notFound('NO_SUCH_ALERT');
+    await audit(req, 'address.viewed', `alert:${id}`, { beaconId: alert.beaconId });
+    res.json({
+      alert,
+      timeline: await timeline(db, alert.beaconId),
+      reviews: await reviews(db, id),
+    });
+  });
+  app.post('/api/alerts/:id/actions', async (req, res) => {
+    const id = parse(z.uuid(), req.params.id, 'BAD_ALERT_ID');
+    const input = parse(actionSchema, req.body, 'BAD_ACTION');
+    const s = officer(req);
+    const { alert, from } = await db.transaction(async (tx) => {
+      const r = await reviewAlert(tx, id, input, s.sub, deps.clock(), randomUUID());
+      await appendAudit(
+        tx,
+        {
+          officer: s.username,
+          action: `alert.${input.action}`,
+          subject: `alert:${id}`,
+          detail: { from: r.from, to: r.alert.state, outcome: input.outcome ?? null },
+        },
+        deps.clock(),
+      );
+      return r;
+    });
+    log.info({ action: input.action, from, to: alert.state }, 'alert reviewed');
+    deps.onAlerts([alert]);
+    res.json({ alert });
+  });
+
+  app.get('/api/beacons', async (req, res) => {
+    const beacons = await listBeacons(db);
+    await audit(req, 'address.viewed', 'beacons', { count: beacons.length });
+    res.json({ beacons });
+  });
+  app.post('/api/beacons', async (req, res) => {
+    const input = parse(registerBeaconSchema, req.body, 'BAD_BEACON');
+    const s = officer(req);
+    const beacon = await db.transaction(async (tx) => {
+      const b = await registerBeacon(tx, input, s.sub, deps.clock());
+      await appendAudit(
+        tx,
+        {
+          officer: s.username,
+          action: 'beacon.registered',
+          subject: `beacon:${b.beaconId}`,
+          detail: { caseRef: b.caseRef },
+        },
+        deps.clock(),
+      );
+      return b;
+    });
+    deps.onBeacon(beacon);
+    res.status(201).json({ beacon });
+  });
+  for (const action of ['enable', 'end'] as const) {
+    app.post(`/api/beacons/:id/${action}`, async (req, res) => {
+      const beaconId = parse(beaconIdSchema, req.params.id, 'BAD_BEACON_ID');
+      const s = officer(req);
+      const beacon = await db.transaction(async (tx) => {
+        const b = await requestMonitoring(tx, beaconId, action, deps.clock());
+        await appendAudit(
+          tx,
+          {
+            officer: s.username,
+            action: `beacon.${action}_requested`,
+            subject: `beacon:${beaconId}`,
+          },
+          deps.clock(),
+        );
+        return b;
+      });
+      deps.onBeacon(beacon);
+      deps.kickCommands();
+      res.status(202).json({ beacon });
+    });
+  }
+
+  app.get('/api/stats/daily', async (req, res) => {
+    const { days } = parse(
+      z.object({ days: z.coerce.number().int().min(1).max(366).default(30) }),
+      req.query,
+      'BAD_QUERY',
+    );
+    res.json({ days: await dailyStats(db, days, deps.clock()) });
+  });
+  app.get('/api/audit', async (req, res) => {
+    if (officer(req).role !== 'supervisor') throw forbidden('FORBIDDEN_ROLE');
+    const { limit } = parse(
+      z.object({ limit: z.coerce.number().int().min(1).max(1000).default(200) }),
+      req.query,
+      'BAD_QUERY',
+    );
+    const { rows } = await db.query(
+      'SELECT seq, at, officer, action, subject, detail FROM audit_log ORDER BY seq DESC LIMIT $1',
+      [limit],
+    );
+    res.json({
+      entries: rows.map((r) => ({
+        ...r,
+        detail: JSON.parse(String((r as { detail: string }).detail)) as unknown,
+      })),
+      verify: await verifyAudit(db),
+    });
+  });
+  app.use('/api', (_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
+
+  app.use(
+    '/assets',
+    express.static(`${deps.dashboardDir}/assets`, {
+      index: false,
+      fallthrough: false,
+      maxAge: '1h',
+    }),
+  );
+  app.get('/', (_req, res) => res.sendFile('index.html', { root: deps.dashboardDir }));
+  app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
+  app.use(errorHandler(log));
+  return createServer({ cert: deps.tls.cert, key: deps.tls.key, ...TLS_DEFAULTS }, app);
+}
+
+/** The app backend only: mutual TLS at the handshake, its identity at the route. */
+export function internalServer(deps: HttpDeps): Server {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestLog(deps.log));
+  app.use((req, _res, next) =>
+    next(
+      peerIdentity(req.socket as TLSSocket) === deps.appIdentity
+        ? undefined
+        : forbidden('PEER_NOT_ALLOWED'),
+    ),
+  );
+  app.use(express.json({ limit: '16kb' }));
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.post('/internal/v1/alerts', async (req, res) => {
+    const message = parse(alertMessageSchema, req.body, 'BAD_ALERT');
+    const key = req.headers['idempotency-key'];
+    if (typeof key !== 'string' || key.length > 64) throw badRequest('IDEMPOTENCY_KEY_REQUIRED');
+    const changed = await deps.db.transaction((tx) => receiveAlert(tx, message, deps.clock()));
+    if (changed.length) deps.onAlerts(changed);
+    res.json({ ok: true, duplicate: changed.length === 0 });
+  });
+  app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
+  app.use(errorHandler(deps.log));
+  return createServer(
+    {
+      cert: deps.tls.cert,
+      key: deps.tls.key,
+      ca: deps.tls.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ...TLS_DEFAULTS,
+    },
+    app,
+  );
+}

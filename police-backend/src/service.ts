@@ -1,0 +1,113 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:https';
+import { fileURLToPath } from 'node:url';
+import { type Clock, systemClock } from '../../backend-kit/clock.js';
+import { type Database, openDatabase } from '../../backend-kit/db.js';
+import { type Logger, createLogger } from '../../backend-kit/logger.js';
+import { migrate, readMigrations } from '../../backend-kit/migrations.js';
+import { sendCommands } from './commands.js';
+import type { PoliceBackendConfig } from './config.js';
+import { type HttpDeps, internalServer, officerServer, sessionOf } from './http.js';
+import { LiveUpdates } from './live.js';
+
+export const MIGRATIONS_DIR = fileURLToPath(
+  new URL('../../../police-backend/migrations', import.meta.url),
+);
+export const DASHBOARD_DIR = fileURLToPath(
+  new URL('../../../police-backend/dashboard/dist', import.meta.url),
+);
+
+export interface PoliceBackendOptions {
+  readonly clock?: Clock;
+  readonly log?: Logger;
+  readonly db?: Database;
+  readonly timers?: boolean;
+}
+
+export interface PoliceBackend {
+  readonly officerPort: number;
+  readonly internalPort: number;
+  readonly db: Database;
+  readonly live: LiveUpdates;
+  sendCommands(): Promise<number>;
+  close(): Promise<void>;
+}
+
+const listen = (server: Server, host: string, port: number) =>
+  new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+
+const close = (server: Server) =>
+  new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+
+export async function startPoliceBackend(
+  config: PoliceBackendConfig,
+  options: PoliceBackendOptions = {},
+): Promise<PoliceBackend> {
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? createLogger({ name: 'police-backend', level: config.logLevel });
+  const db =
+    options.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
+  const applied = await migrate(db, readMigrations(MIGRATIONS_DIR), 815_010);
+  if (applied.length) log.info({ applied }, 'migrations applied');
+
+  // The HTTP handlers broadcast through this; the live server can only exist once the server does.
+  const live: { current?: LiveUpdates } = {};
+  let kick: () => void = () => undefined;
+  const deps: HttpDeps = {
+    db,
+    clock,
+    log,
+    sessionKeys: config.sessionKeys,
+    appIdentity: config.app.identity,
+    dashboardDir: DASHBOARD_DIR,
+    tls: config.tls,
+    onAlerts: (alerts) => alerts.forEach((alert) => live.current?.broadcast({ type: 'alert', alert })),
+    onBeacon: (beacon) => live.current?.broadcast({ type: 'beacon', beacon }),
+    kickCommands: () => kick(),
+  };
+  const officer = officerServer(deps);
+  const internal = internalServer(deps);
+  const updates = new LiveUpdates(officer, (req) => sessionOf(deps, req));
+  live.current = updates;
+  const officerPort = await listen(officer, config.host, config.officerPort);
+  const internalPort = await listen(internal, config.host, config.internalPort);
+  const peer = { url: config.app.url, identity: config.app.identity, tls: config.tls };
+  const runCommands = () => sendCommands(db, peer, clock, log, deps.onBeacon);
+
+  let timer: NodeJS.Timeout | undefined;
+  let busy = false;
+  const loop = () => {
+    if (busy) return;
+    busy = true;
+    runCommands()
+      .catch((err: unknown) =>
+        log.error({ errorName: (err as Error)?.name }, 'command loop failed'),
+      )
+      .finally(() => (busy = false));
+  };
+  if (options.timers !== false) {
+    timer = setInterval(loop, config.commandIntervalMs);
+    timer.unref();
+    kick = () => setImmediate(loop);
+  }
+  log.info({ officerPort, internalPort, database: db.kind }, 'police backend started');
+  return {
+    officerPort,
+    internalPort,
+    db,
+    live: updates,
+    sendCommands: runCommands,
+    async close() {
+      if (timer) clearInterval(timer);
+      updates.close();
+      await Promise.all([close(officer), close(internal)]);
+      if (!options.db) await db.close();
+    },
+  };
+}
