@@ -67,7 +67,8 @@ export async function startPoliceBackend(
     appIdentity: config.app.identity,
     dashboardDir: DASHBOARD_DIR,
     tls: config.tls,
-    onAlerts: (alerts) => alerts.forEach((alert) => live.current?.broadcast({ type: 'alert', alert })),
+    onAlerts: (alerts) =>
+      alerts.forEach((alert) => live.current?.broadcast({ type: 'alert', alert })),
     onBeacon: (beacon) => live.current?.broadcast({ type: 'beacon', beacon }),
     kickCommands: () => kick(),
   };

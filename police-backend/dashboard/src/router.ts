@@ -1,0 +1,53 @@
+/**
+ * Hash routes, so the server only ever serves `/`:
+ * `#/queue`, `#/alerts/<id>`, `#/beacons`, `#/history?…`, `#/stats?…`, `#/audit`.
+ */
+
+export type Route =
+  | { readonly name: 'queue' }
+  | { readonly name: 'alert'; readonly id: string }
+  | { readonly name: 'beacons' }
+  | { readonly name: 'history'; readonly params: URLSearchParams }
+  | { readonly name: 'stats'; readonly params: URLSearchParams }
+  | { readonly name: 'audit' }
+  | { readonly name: 'notfound'; readonly path: string };
+
+export type RouteName = Route['name'];
+
+export function parseRoute(hash: string): Route {
+  const raw = hash.replace(/^#/, '');
+  const [pathPart = '', query = ''] = raw.split('?', 2);
+  const parts = pathPart.split('/').filter(Boolean);
+  const params = new URLSearchParams(query);
+  const [first, second, ...rest] = parts;
+  if (rest.length) return { name: 'notfound', path: pathPart };
+  switch (first) {
+    case undefined:
+    case 'queue':
+      return second === undefined ? { name: 'queue' } : { name: 'notfound', path: pathPart };
+    case 'alerts':
+      if (second === undefined) return { name: 'notfound', path: pathPart };
+      try {
+        return { name: 'alert', id: decodeURIComponent(second) };
+      } catch {
+        return { name: 'notfound', path: pathPart };
+      }
+    case 'beacons':
+    case 'audit':
+      return second === undefined ? { name: first } : { name: 'notfound', path: pathPart };
+    case 'history':
+    case 'stats':
+      return second === undefined ? { name: first, params } : { name: 'notfound', path: pathPart };
+    default:
+      return { name: 'notfound', path: pathPart };
+  }
+}
+
+export const alertHref = (id: string): string => `#/alerts/${encodeURIComponent(id)}`;
+
+export function withQuery(path: string, params: URLSearchParams): string {
+  const clean = new URLSearchParams();
+  for (const [k, v] of params) if (v !== '') clean.set(k, v);
+  const q = clean.toString();
+  return q ? `${path}?${q}` : path;
+}
