@@ -20,7 +20,7 @@ import {
   PRESENCE_BODY_LENGTH,
   PRESENCE_RESPONSE,
   encodePresenceBody,
-} from '../app-backend/src/presence-wire.js';
+} from '../protocol/presence.js';
 import { registerQuarantine } from '../app-backend/src/quarantines.js';
 import { startAppBackend } from '../app-backend/src/service.js';
 import { makeToken } from '../protocol/token/make.js';

@@ -8,7 +8,11 @@ import type { Logger } from '../../backend-kit/logger.js';
 import { TLS_DEFAULTS, peerIdentity } from '../../backend-kit/tls.js';
 import { type AuthorityCheck, verifyAuthority } from './authority.js';
 import type { Metrics } from './metrics.js';
-import { PRESENCE_BODY_LENGTH, PRESENCE_RESPONSE, parsePresenceBody } from './presence-wire.js';
+import {
+  PRESENCE_BODY_LENGTH,
+  PRESENCE_RESPONSE,
+  parsePresenceBody,
+} from '../../protocol/presence.js';
 import {
   beaconIdSchema,
   enableMonitoring,

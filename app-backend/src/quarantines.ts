@@ -4,7 +4,7 @@ import type { Database, Queryable } from '../../backend-kit/db.js';
 import { badRequest, conflict, notFound } from '../../backend-kit/errors.js';
 import { hexToBytes } from '../../protocol/bytes.js';
 import { sealBeaconKey } from './kek.js';
-import { hashKey } from './presence-wire.js';
+import { hashKey } from '../../protocol/presence.js';
 
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/);
 export const beaconIdSchema = z.string().regex(/^[A-Za-z0-9-]{1,32}$/);

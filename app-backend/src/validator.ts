@@ -7,7 +7,7 @@ import type { Rules } from './config.js';
 import { type ReceivedToken, decide } from './decide.js';
 import { openBeaconKey } from './kek.js';
 import type { Metrics } from './metrics.js';
-import type { PresenceRequest } from './presence-wire.js';
+import type { PresenceRequest } from '../../protocol/presence.js';
 import { lockStates, raiseAlert, saveState } from './store.js';
 
 const KEY_CACHE_LIMIT = 100_000;

@@ -6,7 +6,7 @@ import { bytesToHex } from '../../protocol/bytes.js';
 import { httpsRequest } from '../../test/support/https-client.js';
 import { expiredClient, foreignClient, testPki } from '../../test/support/pki.js';
 import { openDatabase } from '../../backend-kit/db.js';
-import { PRESENCE_BODY_LENGTH } from '../src/presence-wire.js';
+import { PRESENCE_BODY_LENGTH } from '../../protocol/presence.js';
 import {
   type Harness,
   PoliceStub,

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from '../../backend-kit/db.js';
 import { sealBlock } from '../../protocol/token/make.js';
 import { databaseTargets } from '../../test/support/databases.js';
-import { PRESENCE_RESPONSE, PRESENCE_RESPONSE_LENGTH } from '../src/presence-wire.js';
+import { PRESENCE_RESPONSE, PRESENCE_RESPONSE_LENGTH } from '../../protocol/presence.js';
 import {
   type Harness,
   PoliceStub,

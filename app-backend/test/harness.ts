@@ -11,7 +11,7 @@ import { httpsRequest } from '../../test/support/https-client.js';
 import { capturedLogger } from '../../test/support/log-capture.js';
 import { testPki } from '../../test/support/pki.js';
 import { type AppBackendConfig, DEFAULT_RULES, type Rules, loopbackConfig } from '../src/config.js';
-import { encodePresenceBody } from '../src/presence-wire.js';
+import { encodePresenceBody } from '../../protocol/presence.js';
 import { type AppBackend, startAppBackend } from '../src/service.js';
 
 export const T0 = 1_795_400_000_000;

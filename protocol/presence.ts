@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-// The presence request is one fixed size for everyone (seed 000): real, dummy or empty.
+// The presence request (relay → app backend) is one fixed size for everyone (seed 000): real, dummy or empty.
 export const PRESENCE_VERSION = 1;
 export const MAX_TOKENS_PER_REQUEST = 64;
 export const TOKEN_SLOT = 64;
