@@ -179,7 +179,7 @@ export async function register(h: Client, b: TestBeacon, jwtOverrides: JwtOverri
 }
 
 /** A request from the police backend to the internal listener, with its client certificate. */
-export async function police(h: Harness, path: string, method = 'POST') {
+export async function police(h: Client, path: string, method = 'POST') {
   const pki = await testPki();
   return httpsRequest(h.backend.internalPort, method, path, {
     ca: pki.ca.cert,
@@ -209,7 +209,7 @@ export async function monitored(h: Harness, b: TestBeacon): Promise<void> {
   await h.backend.flush();
 }
 
-export async function metric(h: Harness, name: string, label: string): Promise<number> {
+export async function metric(h: Client, name: string, label: string): Promise<number> {
   const text = (await police(h, '/metrics', 'GET')).body.toString();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
   return line ? Number(line.split(' ').pop()) : 0;
