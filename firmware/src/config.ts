@@ -51,7 +51,8 @@ export function validateProvision(
   if (typeof tx !== 'number' || TX_POWERS.indexOf(tx) < 0) return { error: 'BAD_TX_POWER' };
   const cadence = r.cadence === undefined ? 60 : r.cadence;
   if (!isInteger(cadence, 5, 3600)) return { error: 'BAD_CADENCE' };
-  const interval = r.interval === undefined ? 500 : r.interval;
+  // 375 ms: a 2 s rotation (500 ms) aliases with Android's 4,096 ms balanced scan period (docs/protocol.md §5).
+  const interval = r.interval === undefined ? 375 : r.interval;
   if (!isInteger(interval, 20, 10240)) return { error: 'BAD_INTERVAL' };
   return {
     config: {

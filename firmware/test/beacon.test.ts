@@ -134,7 +134,7 @@ describe('beacon firmware (compiled bundle in the Espruino emulation)', function
       const first = onAir(b);
       assert.equal(b.device.radio.advertisements.length, 4);
       assert.ok(b.device.radio.advertisements.every((p) => p.length <= 31));
-      assert.equal(b.device.radio.intervalMs, 500);
+      assert.equal(b.device.radio.intervalMs, 375);
       let last = first.counter;
       for (let minute = 1; minute <= 5; minute++) {
         b.clock.advance(MINUTE);
