@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { openDatabase, type Database } from '../../backend-kit/db.js';
 import { bytesToHex } from '../../protocol/bytes.js';
 import { openSealedBeaconKey } from '../../protocol/sealed-key.js';
@@ -163,6 +166,53 @@ describe('provisioning at the door, end to end (--simulate)', function () {
       await metric({ backend: app, clock }, 'presence_tokens_total', 'result="accepted"'),
       1,
     );
+  });
+
+  it('runs as the officer runs it: the compiled CLI with --simulate, step by step, to a sealed key file', async () => {
+    const pki = await testPki();
+    const dir = mkdtempSync(join(tmpdir(), 'sb-cli-'));
+    writeFileSync(join(dir, 'ca.crt'), pki.ca.cert);
+    writeFileSync(join(dir, 'authority.pub'), authorityKeys.publicKey);
+    const cli = fileURLToPath(new URL('../../firmware/provisioning/cli.js', import.meta.url));
+    const args = [
+      '--simulate',
+      '--police',
+      `https://localhost:${police.backend.officerPort}`,
+      '--ca',
+      join(dir, 'ca.crt'),
+      '--username',
+      'officer1',
+      '--address',
+      '4 Elm Row',
+      '--case',
+      'C-9',
+      '--authority-key',
+      join(dir, 'authority.pub'),
+      '--out',
+      dir,
+      '--yes',
+      '--json',
+    ];
+    const run = promisify(execFile);
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
+      env: { ...process.env, POLICE_PASSWORD: PASSWORD },
+    });
+    const result = JSON.parse(stdout) as { beaconId: string; sealedKeyFile: string };
+    assert.match(stderr, /✓ verify the self-test token[\s\S]*✓ lock the beacon/);
+    assert.ok(
+      openSealedBeaconKey(
+        authorityKeys.privateKey,
+        JSON.parse(readFileSync(result.sealedKeyFile, 'utf8')),
+      ).skBeacon.length === 32,
+    );
+    const { rows } = await policeDb.query<{ beacon_id: string; status: string }>(
+      'SELECT beacon_id, status FROM beacons',
+    );
+    assert.deepEqual(rows, [{ beacon_id: result.beaconId, status: 'enable_pending' }]);
+    const usage = await run(process.execPath, [cli, '--simulate']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal((usage as { code: number }).code, 2);
   });
 
   it('stops before the lock when the police backend fails, leaving the beacon blank and no key file', async () => {
