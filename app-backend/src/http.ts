@@ -1,10 +1,11 @@
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Request, type Response } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Database } from '../../backend-kit/db.js';
 import { ApiError, forbidden } from '../../backend-kit/errors.js';
 import type { Logger } from '../../backend-kit/logger.js';
+import { errorHandler, requestLog } from '../../backend-kit/http.js';
 import { TLS_DEFAULTS, peerIdentity } from '../../backend-kit/tls.js';
 import { type AuthorityCheck, verifyAuthority } from './authority.js';
 import type { Metrics } from './metrics.js';
@@ -101,46 +102,12 @@ export function presenceHandler(deps: HttpDeps) {
   };
 }
 
-function errorHandler(log: Logger) {
-  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
-    if (err instanceof ApiError) return void res.status(err.status).json({ error: err.code });
-    const type = (err as { type?: string }).type;
-    if (type === 'entity.too.large') return void res.status(413).json({ error: 'BODY_TOO_LARGE' });
-    // Express's own client errors (e.g. a malformed %-escape in the path) stay client errors.
-    const status = (err as { status?: unknown }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500)
-      return void res.status(status).json({ error: 'BAD_REQUEST' });
-    // Log the error's kind only: a message could carry request data.
-    log.error(
-      { errorName: (err as Error)?.name, code: (err as { code?: string })?.code },
-      'request failed',
-    );
-    res.status(500).json({ error: 'INTERNAL' });
-  };
-}
-
 function baseApp(log: Logger): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('trust proxy', false);
-  app.use((req, res, next) => {
-    const start = process.hrtime.bigint();
-    res.on('finish', () => {
-      // Route pattern, status and time only: no address, no identifiers from the URL.
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      log.info(
-        {
-          method: req.method,
-          route,
-          status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - start) / 1e6,
-        },
-        'request',
-      );
-    });
-    next();
-  });
+  app.use(requestLog(log));
   app.use(express.raw({ type: () => true, limit: '16kb' }));
   return app;
 }

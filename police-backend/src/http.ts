@@ -1,18 +1,13 @@
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Request } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { z } from 'zod';
 import type { Database } from '../../backend-kit/db.js';
-import {
-  ApiError,
-  badRequest,
-  forbidden,
-  notFound,
-  unauthorized,
-} from '../../backend-kit/errors.js';
+import { badRequest, forbidden, notFound, unauthorized } from '../../backend-kit/errors.js';
 import type { Logger } from '../../backend-kit/logger.js';
+import { errorHandler, requestLog } from '../../backend-kit/http.js';
 import { TLS_DEFAULTS, peerIdentity } from '../../backend-kit/tls.js';
 import {
   actionSchema,
@@ -70,39 +65,6 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, code: string): T {
   const r = schema.safeParse(value);
   if (!r.success) throw badRequest(code);
   return r.data;
-}
-
-function errorHandler(log: Logger) {
-  return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
-    if (err instanceof ApiError) return void res.status(err.status).json({ error: err.code });
-    const e = err as { type?: string; status?: unknown; name?: string; code?: string };
-    if (e.type === 'entity.too.large')
-      return void res.status(413).json({ error: 'BODY_TOO_LARGE' });
-    if (e.type === 'entity.parse.failed') return void res.status(400).json({ error: 'BAD_JSON' });
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
-      return void res.status(e.status).json({ error: 'BAD_REQUEST' });
-    log.error({ errorName: e.name, code: e.code }, 'request failed');
-    res.status(500).json({ error: 'INTERNAL' });
-  };
-}
-
-function requestLog(log: Logger) {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const start = process.hrtime.bigint();
-    res.on('finish', () => {
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      log.info(
-        {
-          method: req.method,
-          route,
-          status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - start) / 1e6,
-        },
-        'request',
-      );
-    });
-    next();
-  };
 }
 
 /** The session of a request, if its cookie holds a valid, unrevoked one. */
