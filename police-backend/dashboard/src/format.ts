@@ -61,9 +61,14 @@ export function formatRelative(ms: number, now: number): string {
 }
 
 /** Gap length per the API: `(recoveredAt ?? now) − gapStartedAt`. */
+/** Where a gap ends for display: presence came back, or the alert was resolved first, or not yet (null). */
+function gapEnd(alert: Alert): number | null {
+  return alert.recoveredAt ?? (alert.state === 'resolved' ? alert.updatedAt : null);
+}
+
 export function gapLength(alert: Alert, now: number): number | null {
   if (alert.gapStartedAt === null || alert.gapStartedAt === undefined) return null;
-  return (alert.recoveredAt ?? now) - alert.gapStartedAt;
+  return (gapEnd(alert) ?? now) - alert.gapStartedAt;
 }
 
 /** A moment as "12 min ago (23 Nov 2026, 14:03:12)"; the relative part is kept fresh by tick(). */
@@ -88,15 +93,21 @@ export function timeAt(ms: number | null | undefined): HTMLElement {
 export function gapEl(alert: Alert): HTMLElement {
   const length = gapLength(alert, Date.now());
   if (length === null) return h('span', { class: 'muted' }, '—');
+  const end = gapEnd(alert);
   return h(
     'span',
     {
-      class: alert.recoveredAt === null ? 'gap gap-open' : 'gap',
+      class: end === null ? 'gap gap-open' : 'gap',
       'data-gap-start': alert.gapStartedAt,
-      'data-gap-end': alert.recoveredAt ?? undefined,
+      'data-gap-end': end ?? undefined,
     },
+    end === null ? '' : alert.recoveredAt === null ? 'at least ' : '',
     formatDuration(length),
-    alert.recoveredAt === null ? ' and counting' : '',
+    end === null
+      ? ' and counting'
+      : alert.recoveredAt === null
+        ? ' (resolved before presence returned)'
+        : '',
   );
 }
 
