@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { PRESENCE_RESPONSE_LENGTH } from '../presence.js';
+import {
+  STATUS_CODES,
+  STATUS_LENGTH,
+  openStatus,
+  randomStatus,
+  sealStatus,
+} from '../presence-status.js';
+
+const key = () => new Uint8Array(randomBytes(32));
+const statusArb = fc.record({
+  code: fc.constantFrom(...STATUS_CODES),
+  since: fc.option(fc.integer({ min: 0, max: 2 ** 50 }), { nil: null }),
+  until: fc.option(fc.integer({ min: 0, max: 2 ** 50 }), { nil: null }),
+  serverTime: fc.integer({ min: 0, max: 2 ** 50 }),
+});
+
+describe('sealed status in the presence answer', () => {
+  it('fills exactly the fixed answer size', () => {
+    assert.equal(STATUS_LENGTH, PRESENCE_RESPONSE_LENGTH);
+    assert.equal(randomStatus().length, STATUS_LENGTH);
+  });
+
+  it('round-trips every status for the relay that holds SK_T_PAST', () => {
+    fc.assert(
+      fc.property(statusArb, (status) => {
+        const k = key();
+        assert.deepEqual(openStatus(k, sealStatus(k, status)), { ...status });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('opens for nobody else, and random bytes open for nobody', () => {
+    const status = {
+      code: 'not_heard' as const,
+      since: 1_795_400_000_000,
+      until: null,
+      serverTime: 1_795_400_360_000,
+    };
+    const sealed = sealStatus(key(), status);
+    assert.equal(openStatus(key(), sealed), null);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 64, maxLength: 64 }), (bytes) =>
+        assert.equal(openStatus(key(), bytes), null),
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses any single changed byte', () => {
+    const k = key();
+    const sealed = sealStatus(k, { code: 'all_clear', since: 1, until: null, serverTime: 2 });
+    fc.assert(
+      fc.property(fc.nat(63), fc.integer({ min: 1, max: 255 }), (at, delta) => {
+        const changed = sealed.slice();
+        changed[at] = (changed[at] as number) ^ delta;
+        assert.equal(openStatus(k, changed), null);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('never repeats itself: the same status sealed twice looks unrelated', () => {
+    const k = key();
+    const s = { code: 'all_clear' as const, since: 1, until: null, serverTime: 2 };
+    assert.notDeepEqual(sealStatus(k, s), sealStatus(k, s));
+  });
+});
