@@ -7,13 +7,10 @@ import { ApiError, forbidden } from '../../backend-kit/errors.js';
 import type { Logger } from '../../backend-kit/logger.js';
 import { errorHandler, requestLog } from '../../backend-kit/http.js';
 import { TLS_DEFAULTS, peerIdentity } from '../../backend-kit/tls.js';
+import { randomStatus, sealStatus } from '../../protocol/presence-status.js';
 import { type AuthorityCheck, verifyAuthority } from './authority.js';
 import type { Metrics } from './metrics.js';
-import {
-  PRESENCE_BODY_LENGTH,
-  PRESENCE_RESPONSE,
-  parsePresenceBody,
-} from '../../protocol/presence.js';
+import { PRESENCE_BODY_LENGTH, parsePresenceBody } from '../../protocol/presence.js';
 import {
   beaconIdSchema,
   enableMonitoring,
@@ -23,6 +20,7 @@ import {
   registerSchema,
 } from './quarantines.js';
 import type { KeyRateLimiter } from './rate-limit.js';
+import type { StatusCache } from './status-cache.js';
 import type { PresenceValidator } from './validator.js';
 
 export interface HttpDeps {
@@ -33,6 +31,7 @@ export interface HttpDeps {
   readonly metrics: Metrics;
   readonly validator: PresenceValidator;
   readonly rateLimiter: KeyRateLimiter;
+  readonly statuses: StatusCache;
   readonly authority: AuthorityCheck;
   readonly policeIdentity: string;
   readonly windowSeconds: number;
@@ -92,12 +91,19 @@ export function presenceHandler(deps: HttpDeps) {
       if (!deps.rateLimiter.take(parsed.keyHash, now)) return refuse(429, 'RATE_LIMITED');
       if (!deps.validator.enqueue(parsed)) return refuse(503, 'OVERLOADED');
       metrics.requests.inc({ outcome: 'accepted' });
+      // Sealed for a registered key, random bytes otherwise — after the same sealing work either way.
+      const status = deps.statuses.statusFor(parsed.keyHash, now);
+      const sealed = sealStatus(
+        body.subarray(2, 34),
+        status ?? { code: 'all_clear', since: null, until: null, serverTime: now },
+      );
+      const answer = status ? sealed : randomStatus();
       res.writeHead(202, {
         'content-type': 'application/octet-stream',
-        'content-length': PRESENCE_RESPONSE.length,
+        'content-length': answer.length,
         'cache-control': 'no-store',
       });
-      res.end(PRESENCE_RESPONSE);
+      res.end(answer);
     });
   };
 }
@@ -146,6 +152,7 @@ export function publicServer(deps: HttpDeps): Server {
         now,
       );
     });
+    await deps.statuses.refresh();
     res.status(201).json({ quarantineId: id });
   });
   app.post('/v1/quarantines/:beaconId/end', async (req, res) => {
@@ -161,6 +168,7 @@ export function publicServer(deps: HttpDeps): Server {
       return endQuarantine(tx, beaconId, deps.clock());
     });
     deps.validator.forget(id);
+    await deps.statuses.refresh();
     res.json({ state: 'ended' });
   });
   app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
@@ -185,12 +193,15 @@ export function internalServer(deps: HttpDeps): Server {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   app.post('/internal/v1/beacons/:beaconId/enable', async (req, res) => {
-    res.json({ state: await enableMonitoring(deps.db, beaconParam(req), deps.clock()) });
+    const state = await enableMonitoring(deps.db, beaconParam(req), deps.clock());
+    await deps.statuses.refresh();
+    res.json({ state });
   });
   app.post('/internal/v1/beacons/:beaconId/end', async (req, res) => {
     const beaconId = beaconParam(req);
     const id = await deps.db.transaction((tx) => endQuarantine(tx, beaconId, deps.clock()));
     deps.validator.forget(id);
+    await deps.statuses.refresh();
     res.json({ state: 'ended' });
   });
   app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));

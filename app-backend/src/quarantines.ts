@@ -55,8 +55,8 @@ export async function registerQuarantine(
   const enabledAt = pending[0]?.enabled_at ?? null;
   const windowSeconds = r.windowSeconds ?? windowDefault;
   await tx.query(
-    `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, window_seconds, state, registered_at, enabled_at, offset_updated_at, deadline)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10)`,
+    `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, window_seconds, state, registered_at, enabled_at, offset_updated_at, deadline, status_changed_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $8)`,
     [
       id,
       r.beaconId,
@@ -94,7 +94,7 @@ export async function enableMonitoring(
     }
     if (q.state === 'registered') {
       await tx.query(
-        `UPDATE quarantines SET state = 'monitoring', enabled_at = $2, deadline = COALESCE(last_presence_at, $2) + window_seconds * 1000 WHERE id = $1`,
+        `UPDATE quarantines SET state = 'monitoring', enabled_at = $2, status_changed_at = $2, deadline = COALESCE(last_presence_at, $2) + window_seconds * 1000 WHERE id = $1`,
         [q.id, now],
       );
     }
@@ -106,7 +106,7 @@ export async function enableMonitoring(
 export async function endQuarantine(tx: Queryable, beaconId: string, now: number): Promise<string> {
   await tx.query('DELETE FROM pending_enables WHERE beacon_id = $1', [beaconId]);
   const { rows } = await tx.query<{ id: string }>(
-    `UPDATE quarantines SET state = 'ended', ended_at = $2, sk_t_past_hash = NULL, sk_beacon_sealed = NULL, deadline = NULL, open_alert_id = NULL
+    `UPDATE quarantines SET state = 'ended', ended_at = $2, status_changed_at = $2, sk_t_past_hash = NULL, sk_beacon_sealed = NULL, deadline = NULL, open_alert_id = NULL
       WHERE beacon_id = $1 AND state <> 'ended' RETURNING id`,
     [beaconId, now],
   );

@@ -10,6 +10,7 @@ import { deliverDue } from './delivery.js';
 import { type HttpDeps, internalServer, publicServer } from './http.js';
 import { type Metrics, createMetrics } from './metrics.js';
 import { KeyRateLimiter } from './rate-limit.js';
+import { StatusCache } from './status-cache.js';
 import { PresenceValidator } from './validator.js';
 import { watchdogTick } from './watchdog.js';
 
@@ -36,6 +37,8 @@ export interface AppBackend {
   flush(): Promise<void>;
   watchdog(): Promise<number>;
   deliver(): Promise<number>;
+  /** Pick up status changes made by other replicas. */
+  refreshStatuses(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,6 +67,8 @@ export async function startAppBackend(
   const applied = await migrate(db, readMigrations(MIGRATIONS_DIR));
   if (applied.length) log.info({ applied }, 'migrations applied');
   const metrics = createMetrics();
+  const statuses = new StatusCache(db);
+  await statuses.refresh();
   const validator = new PresenceValidator({
     db,
     kek: config.kek,
@@ -80,6 +85,7 @@ export async function startAppBackend(
     log,
     metrics,
     validator,
+    statuses,
     rateLimiter: new KeyRateLimiter(
       config.presencePer10Min,
       config.presencePer10Min / 600,
@@ -120,8 +126,14 @@ export async function startAppBackend(
     db,
     metrics,
     validator,
-    flush: () => validator.flush(),
-    watchdog: () => watchdogTick(db, clock(), metrics, log),
+    // After each decision, the answers reflect it at once on this replica (others within a second).
+    flush: () => validator.flush().then(() => statuses.refresh()),
+    watchdog: async () => {
+      const raised = await watchdogTick(db, clock(), metrics, log);
+      await statuses.refresh();
+      return raised;
+    },
+    refreshStatuses: () => statuses.refresh(),
     deliver: () => deliverDue(db, target, clock, metrics, log),
     async close() {
       loops.forEach(clearInterval);
@@ -134,6 +146,7 @@ export async function startAppBackend(
     every(100, 'validate', backend.flush);
     every(config.watchdogIntervalMs, 'watchdog', backend.watchdog);
     every(config.deliveryIntervalMs, 'delivery', backend.deliver);
+    every(1000, 'statuses', backend.refreshStatuses);
   }
   log.info({ publicPort, internalPort, database: db.kind }, 'app backend started');
   return backend;

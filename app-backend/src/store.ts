@@ -83,11 +83,11 @@ export async function lockStates(
   return out;
 }
 
-export async function saveState(tx: Queryable, s: QuarantineState): Promise<void> {
+export async function saveState(tx: Queryable, s: QuarantineState, now: number): Promise<void> {
   await tx.query(
     `UPDATE quarantines SET last_presence_at = $2, last_received_at = $3, last_counter = $4, clock_offset_seconds = $5,
        offset_updated_at = $6, battery = $7, flags = $8, deadline = $9, open_alert_id = $10, drift_alerted = $11,
-       low_battery_alerted = $12 WHERE id = $1`,
+       low_battery_alerted = $12, status_changed_at = $13 WHERE id = $1`,
     [
       s.id,
       s.lastPresenceAt,
@@ -101,6 +101,7 @@ export async function saveState(tx: Queryable, s: QuarantineState): Promise<void
       s.openAlertId,
       s.driftAlerted,
       s.lowBatteryAlerted,
+      now,
     ],
   );
 }

@@ -113,7 +113,7 @@ export class PresenceValidator {
         metrics.tokens.inc({ result: 'late_evidence' }, d.evidence);
         for (const [reason, n] of Object.entries(d.rejected))
           metrics.tokens.inc({ result: reason }, n);
-        await saveState(tx, d.next);
+        await saveState(tx, d.next, now);
         if (d.evidenceUntil !== null && state.gapAlert) {
           await tx.query(
             'UPDATE alerts SET evidence_until = GREATEST(COALESCE(evidence_until, 0), $2) WHERE id = $1',

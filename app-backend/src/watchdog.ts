@@ -38,7 +38,10 @@ export async function watchdogTick(
           { kind: 'NO_PRESENCE', gapStartedAt, detail: { lastPresenceAt: r.last_presence_at } },
           now,
         );
-        await tx.query('UPDATE quarantines SET open_alert_id = $2 WHERE id = $1', [r.id, alertId]);
+        await tx.query(
+          'UPDATE quarantines SET open_alert_id = $2, status_changed_at = $3 WHERE id = $1',
+          [r.id, alertId, now],
+        );
         metrics.alerts.inc({ kind: 'NO_PRESENCE' });
       }
       return rows.length;

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from '../../backend-kit/db.js';
 import { sealBlock } from '../../protocol/token/make.js';
 import { databaseTargets } from '../../test/support/databases.js';
-import { PRESENCE_RESPONSE, PRESENCE_RESPONSE_LENGTH } from '../../protocol/presence.js';
+import { PRESENCE_RESPONSE_LENGTH } from '../../protocol/presence.js';
+import { openStatus } from '../../protocol/presence-status.js';
 import {
   type Harness,
   PoliceStub,
@@ -72,26 +73,68 @@ for (const target of databaseTargets()) {
       assert.equal(stub.received.length, 2);
     });
 
-    it('answers real, dummy, unknown-key and invalid presence identically, before validating anything', async () => {
+    it('answers real, dummy, unknown-key and invalid presence alike, before validating anything', async () => {
       const b = new TestBeacon();
       await monitored(h, b);
       const bad = b.token(h.clock.ms);
       bad[40] = (bad[40] as number) ^ 1;
+      const dummyKey = new Uint8Array(randomBytes(32));
+      const unknownKey = new Uint8Array(randomBytes(32));
       const answers = await Promise.all([
         presence(h, b.skTPast, [b.token(h.clock.ms)]),
-        presence(h, new Uint8Array(randomBytes(32)), []),
-        presence(h, new Uint8Array(randomBytes(32)), [b.token(h.clock.ms)]),
+        presence(h, dummyKey, []),
+        presence(h, unknownKey, [b.token(h.clock.ms)]),
         presence(h, b.skTPast, [bad]),
       ]);
       for (const a of answers) {
         assert.equal(a.status, 202);
         assert.equal(a.body.length, PRESENCE_RESPONSE_LENGTH);
-        assert.deepEqual(a.body, PRESENCE_RESPONSE);
         assert.deepEqual(Object.keys(a.headers).sort(), Object.keys(answers[0]!.headers).sort());
       }
+      // Only the person's relay can read its answer; the others are random bytes to everyone.
+      assert.equal(openStatus(b.skTPast, answers[0]!.body)?.code, 'all_clear');
+      assert.equal(openStatus(b.skTPast, answers[3]!.body)?.code, 'all_clear');
+      assert.equal(openStatus(dummyKey, answers[1]!.body), null);
+      assert.equal(openStatus(unknownKey, answers[2]!.body), null);
+      assert.equal(openStatus(b.skTPast, answers[1]!.body), null);
       assert.equal(h.backend.validator.depth, 4, 'answered while still queued');
       await h.backend.flush();
       assert.equal(h.backend.validator.depth, 0);
+    });
+
+    it('warns the person through the sealed status before and after the police are told', async () => {
+      const b = new TestBeacon();
+      const r = await register(h, b);
+      assert.equal(r.status, 201);
+      const statusNow = async () => openStatus(b.skTPast, (await presence(h, b.skTPast, [])).body);
+      assert.equal((await statusNow())?.code, 'not_monitored');
+      await police(h, `/internal/v1/beacons/${b.beaconId}/enable`);
+      await presence(h, b.skTPast, [b.token(h.clock.ms)]);
+      await h.backend.flush();
+      const last = h.clock.ms;
+      assert.deepEqual(await statusNow(), {
+        code: 'all_clear',
+        since: last,
+        until: null,
+        serverTime: h.clock.ms,
+      });
+      h.clock.advance(4 * MIN);
+      assert.deepEqual(await statusNow(), {
+        code: 'not_heard',
+        since: last,
+        until: last + 6 * MIN,
+        serverTime: h.clock.ms,
+      });
+      h.clock.advance(3 * MIN);
+      await h.backend.watchdog();
+      assert.deepEqual(await statusNow(), {
+        code: 'reported',
+        since: last,
+        until: null,
+        serverTime: h.clock.ms,
+      });
+      await police(h, `/internal/v1/beacons/${b.beaconId}/end`);
+      assert.equal(await statusNow(), null, 'ended: random bytes like anyone else');
     });
 
     it('counts every rejection reason and never stores a failed token', async () => {

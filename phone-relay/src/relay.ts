@@ -17,6 +17,7 @@ import {
   PRESENCE_RESPONSE_LENGTH,
   encodePresenceBody,
 } from '../../protocol/presence.js';
+import { type PresenceStatus, openStatus } from '../../protocol/presence-status.js';
 import { writeFileAtomic } from './atomic-file.js';
 import {
   type BufferedToken,
@@ -30,7 +31,7 @@ import { type DummyState, KEY_LENGTH, loadDummyState, saveDummyState } from './k
 import { DEFAULT_RATE_LIMITS, FrameGate, type RateLimits } from './rate-limit.js';
 import { type Scheduler, systemScheduler } from './scheduler.js';
 import type { BeaconSource } from './sources/source.js';
-import type { RelayStatus, UploadRecord } from './status.js';
+import { type RelayStatus, type UploadRecord, statusLine } from './status.js';
 import type { PresenceTransport } from './transport.js';
 
 export type RelayMode =
@@ -111,6 +112,8 @@ export class PhoneRelay {
   #started = false;
   #lastTokenAt: number | null = null;
   #lastUpload: UploadRecord | null = null;
+  /** What the app backend last told this person, opened with SK_T_PAST (quarantined mode only). */
+  #serverStatus: PresenceStatus | null = null;
   #lastSuccessAt: number | null = null;
   readonly #frames = {
     heard: 0,
@@ -314,6 +317,8 @@ export class PhoneRelay {
         if (answer.status !== 202) throw httpError(answer.status, answer.body);
         if (answer.body.length !== PRESENCE_RESPONSE_LENGTH)
           this.#o.log(`note: the server's answer was ${answer.body.length} bytes, expected 64`);
+        if (this.#o.mode.kind === 'quarantined')
+          this.#takeStatus(openStatus(this.#key, answer.body));
       } catch (err) {
         const e =
           err instanceof RelayError
@@ -479,6 +484,7 @@ export class PhoneRelay {
       },
       nextUploadAt: this.#nextUploadAt,
       lastUpload: this.#lastUpload,
+      serverStatus: this.#serverStatus,
       lastSuccessAt: this.#lastSuccessAt,
       uploads: { ...this.#uploads },
       tokens: { ...this.#tokens },
@@ -488,6 +494,15 @@ export class PhoneRelay {
       problems: [...this.#problems],
       errors: [...this.#errors],
     };
+  }
+
+  /** Keep the newest status; say so in the log when the person must act. */
+  #takeStatus(status: PresenceStatus | null): void {
+    if (!status) return;
+    const was = this.#serverStatus?.code;
+    this.#serverStatus = status;
+    if (status.code !== was && (status.code === 'not_heard' || status.code === 'reported'))
+      this.#o.log(`WARNING: ${statusLine(status)}`);
   }
 
   #writeStatus(): void {

@@ -1,5 +1,6 @@
 /** What the relay reports about itself: a JSON object, and the same as text a person can read. */
 import type { ReassemblerStats } from '../../protocol/frames/reassembler.js';
+import type { PresenceStatus } from '../../protocol/presence-status.js';
 
 export interface UploadRecord {
   /** When the cycle started (relay clock, ms). */
@@ -20,6 +21,8 @@ export interface UploadRecord {
 
 export interface RelayStatus {
   readonly mode: 'quarantined' | 'dummy';
+  /** The app backend's last word to this person (sealed in its answer); null until one arrives. */
+  readonly serverStatus: PresenceStatus | null;
   readonly running: boolean;
   readonly now: number;
   /** When the last token not seen before was heard. */
@@ -97,6 +100,8 @@ export function formatStatus(s: RelayStatus): string {
   lines.push(
     `SmartBeacon relay, ${s.mode === 'quarantined' ? 'relaying presence' : 'dummy mode (not quarantined)'}${s.running ? '' : ', stopped'}`,
   );
+  if (s.mode === 'quarantined')
+    row('server says', s.serverStatus ? statusLine(s.serverStatus) : 'nothing yet');
   if (s.mode === 'quarantined') row('last token heard', when(s.lastTokenAt, s.now));
   row(
     'buffered tokens',
@@ -140,4 +145,25 @@ export function formatStatus(s: RelayStatus): string {
   for (const p of s.problems) row('problem', p);
   for (const e of s.errors.slice(-3)) row('error', `${when(e.at, s.now)} ${e.code}: ${e.message}`);
   return lines.join('\n');
+}
+
+const clock = (ms: number | null) =>
+  ms === null ? '—' : new Date(ms).toISOString().slice(11, 16) + ' UTC';
+
+/** The sealed status in words a person can act on. */
+export function statusLine(st: PresenceStatus): string {
+  switch (st.code) {
+    case 'all_clear':
+      return `all clear (last proof of presence ${clock(st.since)})`;
+    case 'not_heard':
+      return `your beacon has not been heard since ${clock(st.since)} — go home or check Bluetooth; the police will be told at ${clock(st.until)}`;
+    case 'warning_grace':
+      return `no proof of presence since ${clock(st.since)} — go home now; the police will be told at ${clock(st.until)}`;
+    case 'reported':
+      return `the police have been told: no proof of presence since ${clock(st.since)}`;
+    case 'absence':
+      return `authorised absence until ${clock(st.until)}`;
+    case 'not_monitored':
+      return 'registered; monitoring has not started yet';
+  }
 }
