@@ -35,7 +35,13 @@ const QUARANTINES = 1000;
 const BODIES = 2000;
 
 const pki = await createDeploymentPki({ environment: 'bench' });
-const db = await openDatabase({ url: process.env.DATABASE_URL, dataDir: 'memory://' });
+// A throw-away schema on PostgreSQL, so runs never meet each other's rows.
+const schema = `bench_${randomBytes(6).toString('hex')}`;
+const db = await openDatabase({
+  url: process.env.DATABASE_URL,
+  dataDir: 'memory://',
+  ...(process.env.DATABASE_URL ? { schema } : {}),
+});
 const kek = randomBytes(32);
 const backend = await startAppBackend(
   loopbackConfig({
@@ -202,4 +208,5 @@ writeFileSync(
 await backend.close();
 bare.close();
 bare.closeAllConnections();
+if (db.kind === 'postgres') await db.query(`DROP SCHEMA ${schema} CASCADE`);
 await db.close();

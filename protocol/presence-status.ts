@@ -14,6 +14,8 @@ export const STATUS_LENGTH = 64;
 const PLAINTEXT_LENGTH = 36;
 const VERSION = 1;
 const INFO = new TextEncoder().encode('smartbeacon/v1/presence-status');
+/** The HKDF info doubles as the AEAD's associated data. */
+export const STATUS_AAD = INFO;
 
 export const STATUS_CODES = [
   'all_clear',
@@ -53,20 +55,26 @@ function readTime(b: Uint8Array, at: number): number | null {
   return hi === NONE && lo === NONE ? null : hi * 2 ** 32 + lo;
 }
 
-export function sealStatus(
-  skTPast: Uint8Array,
-  status: PresenceStatus,
-  nonce: Uint8Array = randomBytes(12),
-): Uint8Array {
+/** The 36-byte plaintext of a status (shared by the pure-JS and node:crypto sealers). */
+export function encodeStatusPlaintext(status: PresenceStatus): Uint8Array {
   const p = new Uint8Array(PLAINTEXT_LENGTH);
   p[0] = VERSION;
   p[1] = STATUS_CODES.indexOf(status.code);
   writeTime(p, 2, status.since);
   writeTime(p, 10, status.until);
   writeTime(p, 18, status.serverTime);
+  return p;
+}
+
+/** Seal with @noble (pure JS: relays and any JavaScript runtime). Servers use presence-status-node.ts. */
+export function sealStatus(
+  skTPast: Uint8Array,
+  status: PresenceStatus,
+  nonce: Uint8Array = randomBytes(12),
+): Uint8Array {
   const out = new Uint8Array(STATUS_LENGTH);
   out.set(nonce, 0);
-  out.set(gcm(statusKey(skTPast), nonce, INFO).encrypt(p), 12);
+  out.set(gcm(statusKey(skTPast), nonce, STATUS_AAD).encrypt(encodeStatusPlaintext(status)), 12);
   return out;
 }
 
@@ -80,7 +88,7 @@ export function openStatus(skTPast: Uint8Array, answer: Uint8Array): PresenceSta
   if (!(answer instanceof Uint8Array) || answer.length !== STATUS_LENGTH) return null;
   let p: Uint8Array;
   try {
-    p = gcm(statusKey(skTPast), answer.subarray(0, 12), INFO).decrypt(answer.subarray(12));
+    p = gcm(statusKey(skTPast), answer.subarray(0, 12), STATUS_AAD).decrypt(answer.subarray(12));
   } catch {
     return null;
   }

@@ -7,7 +7,8 @@ import { ApiError, forbidden } from '../../backend-kit/errors.js';
 import type { Logger } from '../../backend-kit/logger.js';
 import { errorHandler, requestLog } from '../../backend-kit/http.js';
 import { TLS_DEFAULTS, peerIdentity } from '../../backend-kit/tls.js';
-import { randomStatus, sealStatus } from '../../protocol/presence-status.js';
+import { randomStatus } from '../../protocol/presence-status.js';
+import { sealStatusNode } from '../../protocol/presence-status-node.js';
 import { type AuthorityCheck, verifyAuthority } from './authority.js';
 import type { Metrics } from './metrics.js';
 import { PRESENCE_BODY_LENGTH, parsePresenceBody } from '../../protocol/presence.js';
@@ -91,13 +92,9 @@ export function presenceHandler(deps: HttpDeps) {
       if (!deps.rateLimiter.take(parsed.keyHash, now)) return refuse(429, 'RATE_LIMITED');
       if (!deps.validator.enqueue(parsed)) return refuse(503, 'OVERLOADED');
       metrics.requests.inc({ outcome: 'accepted' });
-      // Sealed for a registered key, random bytes otherwise — after the same sealing work either way.
+      // Sealed for a registered key (OpenSSL; the costliest step of the request), random bytes otherwise.
       const status = deps.statuses.statusFor(parsed.keyHash, now);
-      const sealed = sealStatus(
-        body.subarray(2, 34),
-        status ?? { code: 'all_clear', since: null, until: null, serverTime: now },
-      );
-      const answer = status ? sealed : randomStatus();
+      const answer = status ? sealStatusNode(body.subarray(2, 34), status) : randomStatus();
       res.writeHead(202, {
         'content-type': 'application/octet-stream',
         'content-length': answer.length,

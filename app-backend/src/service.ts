@@ -143,7 +143,8 @@ export async function startAppBackend(
     },
   };
   if (options.timers !== false) {
-    every(100, 'validate', backend.flush);
+    // Validation alone on the fast loop; the status cache has its own once-a-second refresh below.
+    every(100, 'validate', () => validator.flush());
     every(config.watchdogIntervalMs, 'watchdog', backend.watchdog);
     every(config.deliveryIntervalMs, 'delivery', backend.deliver);
     every(1000, 'statuses', backend.refreshStatuses);

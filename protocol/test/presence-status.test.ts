@@ -9,6 +9,7 @@ import {
   randomStatus,
   sealStatus,
 } from '../presence-status.js';
+import { sealStatusNode } from '../presence-status-node.js';
 
 const key = () => new Uint8Array(randomBytes(32));
 const statusArb = fc.record({
@@ -59,6 +60,19 @@ describe('sealed status in the presence answer', () => {
         const changed = sealed.slice();
         changed[at] = (changed[at] as number) ^ delta;
         assert.equal(openStatus(k, changed), null);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('seals byte-for-byte the same on node:crypto (servers) as on @noble (relays)', () => {
+    fc.assert(
+      fc.property(statusArb, fc.uint8Array({ minLength: 12, maxLength: 12 }), (status, nonce) => {
+        const k = key();
+        assert.deepEqual(
+          new Uint8Array(sealStatusNode(k, status, nonce)),
+          sealStatus(k, status, nonce),
+        );
       }),
       { numRuns: 200 },
     );
