@@ -126,5 +126,5 @@ console.log(
   `\nrelay: ${s.frames} advertisements, ${s.notOurs} not ours, ${s.duplicate} duplicates, ${s.completed} tokens reassembled`,
 );
 console.log(
-  'The whole system (backends, dashboard, relays) arrives with later releases; see README.md.',
+  'The backends, dashboard, relay and tools exist (README.md); running them all together from npm start comes next.',
 );
