@@ -5,6 +5,7 @@ import { type Clock, systemClock } from '../../backend-kit/clock.js';
 import { type Database, openDatabase } from '../../backend-kit/db.js';
 import { type Logger, createLogger } from '../../backend-kit/logger.js';
 import { migrate, readMigrations } from '../../backend-kit/migrations.js';
+import { appendAudit } from './audit.js';
 import { sendCommands } from './commands.js';
 import type { PoliceBackendConfig } from './config.js';
 import { type HttpDeps, internalServer, officerServer, sessionOf } from './http.js';
@@ -74,7 +75,20 @@ export async function startPoliceBackend(
   };
   const officer = officerServer(deps);
   const internal = internalServer(deps);
-  const updates = new LiveUpdates(officer, (req) => sessionOf(deps, req));
+  // The live feed pushes addresses: opening it is an access to addresses, so it is audited.
+  const updates = new LiveUpdates(officer, async (req) => {
+    const session = await sessionOf(deps, req);
+    if (session) {
+      await db.transaction((tx) =>
+        appendAudit(
+          tx,
+          { officer: session.username, action: 'address.live_feed_opened', subject: 'alerts:live' },
+          clock(),
+        ),
+      );
+    }
+    return session;
+  });
   live.current = updates;
   const officerPort = await listen(officer, config.host, config.officerPort);
   const internalPort = await listen(internal, config.host, config.internalPort);

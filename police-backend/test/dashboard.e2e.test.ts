@@ -138,6 +138,13 @@ describe('officer dashboard in headless Chromium', function () {
       [m.alertId],
     );
     assert.deepEqual(rows, [{ state: 'resolved', outcome: 'violation_confirmed' }]);
+    const opened = await db.query<{ officer: string }>(
+      "SELECT officer FROM audit_log WHERE action = 'address.live_feed_opened'",
+    );
+    assert.ok(
+      opened.rows.some((r) => r.officer === 'officer1'),
+      'opening the live feed is in the audit log',
+    );
 
     // The server goes away: the page says so.
     await h.backend.close();
