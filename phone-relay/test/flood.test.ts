@@ -1,9 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Database } from '../../backend-kit/db.js';
-import { openDatabase } from '../../backend-kit/db.js';
 import {
-  type Harness,
-  PoliceStub,
   TestBeacon,
   metric,
   police,
@@ -21,49 +17,32 @@ import { httpsTransport } from '../src/transport.js';
 import {
   FloodSource,
   MIN,
-  ensureFirmware,
   hearing,
   linkedClock,
   monitoredBeacon,
-  removeDir,
   runFor,
   seededRandom,
-  tempDir,
+  useRelayWorld,
 } from './support.js';
 
 describe('relay: a real beacon stream under a Bluetooth flood (compiled firmware, real app backend)', function () {
   this.timeout(60_000);
-  let db: Database;
-  let stub: PoliceStub;
-  let h: Harness | undefined;
-  let dir: string;
-
-  before(ensureFirmware);
-  beforeEach(async () => {
-    db = await openDatabase({ dataDir: 'memory://' });
-    stub = new PoliceStub();
-    await stub.up();
-    dir = tempDir('flood');
-  });
-  afterEach(async () => {
-    await h?.backend.close();
-    h = undefined;
-    await stub.down();
-    await db.close();
-    removeDir(dir);
-  });
+  const env = useRelayWorld('flood');
 
   it('gets the real tokens through to the app backend, forges nothing, and stays within its memory bounds', async () => {
     const beacon = newBeacon();
     const world = beacon.clock;
     const person = new TestBeacon();
-    h = await startBackend(db, stub, { clock: linkedClock(world) });
+    env.h = await startBackend(env.db, env.stub, { clock: linkedClock(world) });
     assert.equal(
       provision(beacon, { id: person.beaconId, key: bytesToHex(person.skBeacon) })?.ok,
       true,
     );
-    assert.equal((await register(h, person)).status, 201);
-    assert.equal((await police(h, `/internal/v1/beacons/${person.beaconId}/enable`)).status, 200);
+    assert.equal((await register(env.h, person)).status, 201);
+    assert.equal(
+      (await police(env.h, `/internal/v1/beacons/${person.beaconId}/enable`)).status,
+      200,
+    );
 
     const random = seededRandom(7);
     const flood = new FloodSource({
@@ -78,10 +57,10 @@ describe('relay: a real beacon stream under a Bluetooth flood (compiled firmware
     });
     const pki = await testPki();
     const relay = new PhoneRelay({
-      stateDir: dir,
+      stateDir: env.dir,
       mode: { kind: 'quarantined', skTPast: person.skTPast },
       transport: httpsTransport({
-        server: `https://127.0.0.1:${h.backend.publicPort}`,
+        server: `https://127.0.0.1:${env.h.backend.publicPort}`,
         ca: pki.ca.cert,
       }),
       source: combineSources(
@@ -97,11 +76,11 @@ describe('relay: a real beacon stream under a Bluetooth flood (compiled firmware
       random,
     });
     await relay.start();
-    await runFor(world, 16 * MIN, [relay], h);
+    await runFor(world, 16 * MIN, [relay], env.h);
     relay.stop();
 
     const s = relay.status();
-    const accepted = await metric(h, 'presence_tokens_total', 'result="accepted"');
+    const accepted = await metric(env.h, 'presence_tokens_total', 'result="accepted"');
     console.log(
       `      flood: ${flood.counts.frames.toLocaleString('en-US')} frames from the neighbour, ` +
         `${s.frames.fed.toLocaleString('en-US')} reached reassembly; ${s.tokens.new} tokens buffered, ` +
@@ -110,7 +89,7 @@ describe('relay: a real beacon stream under a Bluetooth flood (compiled firmware
     assert.ok(s.uploads.ok >= 2, 'uploads ran');
     assert.ok(accepted >= 10, `at least 10 of the ~16 minutes' tokens accepted, got ${accepted}`);
     // Nothing the neighbour made up was ever emitted: the 4-byte check refuses mixed fragments.
-    assert.equal(await metric(h, 'presence_tokens_total', 'result="tag"'), 0);
+    assert.equal(await metric(env.h, 'presence_tokens_total', 'result="tag"'), 0);
     assert.equal(s.uploads.tokensDelivered, accepted, 'every delivered token was a real one');
     assert.ok(s.frames.newcomerLimited > 100_000, 'the fresh-address flood stopped at the gate');
     assert.ok(s.frames.addressLimited > 100_000, "the neighbour's own address was rate-limited");
@@ -124,8 +103,8 @@ describe('relay: a real beacon stream under a Bluetooth flood (compiled firmware
   });
 
   it('gets tokens through a flood of well-formed forged frames from 64 repeating addresses, from power-on', async () => {
-    const w = await monitoredBeacon(db, stub);
-    h = w.h;
+    const w = await monitoredBeacon(env.db, env.stub);
+    env.h = w.h;
     const pki = await testPki();
     // Forged frames only: no address but the beacon's ever completes a token, so none is trusted early.
     const flood = new FloodSource({
@@ -140,10 +119,10 @@ describe('relay: a real beacon stream under a Bluetooth flood (compiled firmware
       mix: { replayed: 0, mutated: 0, forged: 1, garbage: 0 },
     });
     const relay = new PhoneRelay({
-      stateDir: dir,
+      stateDir: env.dir,
       mode: { kind: 'quarantined', skTPast: w.person.skTPast },
       transport: httpsTransport({
-        server: `https://127.0.0.1:${h.backend.publicPort}`,
+        server: `https://127.0.0.1:${env.h.backend.publicPort}`,
         ca: pki.ca.cert,
       }),
       source: combineSources(hearing(w.beacon, seededRandom(16)), flood),
@@ -151,9 +130,9 @@ describe('relay: a real beacon stream under a Bluetooth flood (compiled firmware
       random: seededRandom(18),
     });
     await relay.start();
-    await runFor(w.world, 11 * MIN, [relay], h);
+    await runFor(w.world, 11 * MIN, [relay], env.h);
     relay.stop();
-    const accepted = await metric(h, 'presence_tokens_total', 'result="accepted"');
+    const accepted = await metric(env.h, 'presence_tokens_total', 'result="accepted"');
     const s = relay.status();
     console.log(
       `      forged flood from power-on: ${s.frames.globalLimited.toLocaleString('en-US')} frames over the global rate, ` +

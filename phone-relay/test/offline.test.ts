@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { PoliceStub, type Harness, metric } from '../../app-backend/test/harness.js';
-import { type Database, openDatabase } from '../../backend-kit/db.js';
+import { metric } from '../../app-backend/test/harness.js';
 import { MAX_TOKENS_PER_REQUEST } from '../../protocol/presence.js';
 import { testPki } from '../../test/support/pki.js';
 import { PhoneRelay } from '../src/relay.js';
@@ -9,49 +8,30 @@ import { httpsTransport } from '../src/transport.js';
 import {
   Forwarder,
   MIN,
-  ensureFirmware,
   hearing,
   monitoredBeacon,
-  removeDir,
   runFor,
   seededRandom,
-  tempDir,
+  useRelayWorld,
 } from './support.js';
 
 describe('relay: an hour offline, then late upload', function () {
   this.timeout(60_000);
-  let db: Database;
-  let stub: PoliceStub;
-  let h: Harness | undefined;
   let net: Forwarder | undefined;
-  let dir: string;
-
-  before(ensureFirmware);
-  beforeEach(async () => {
-    db = await openDatabase({ dataDir: 'memory://' });
-    stub = new PoliceStub();
-    await stub.up();
-    dir = tempDir('offline');
-  });
-  afterEach(async () => {
+  const env = useRelayWorld('offline', async () => {
     await net?.down();
-    await h?.backend.close();
-    h = undefined;
-    await stub.down();
-    await db.close();
-    removeDir(dir);
   });
 
   it('keeps every token while the backend is unreachable and sends them oldest first in requests of at most 64', async () => {
     // A token every 30 s, so an hour offline buffers ~120: more than one request holds.
-    const w = await monitoredBeacon(db, stub, { cadence: 30 });
-    h = w.h;
-    net = new Forwarder(h.backend.publicPort);
+    const w = await monitoredBeacon(env.db, env.stub, { cadence: 30 });
+    env.h = w.h;
+    net = new Forwarder(env.h.backend.publicPort);
     await net.up();
     const pki = await testPki();
     const random = seededRandom(3);
     const relay = new PhoneRelay({
-      stateDir: dir,
+      stateDir: env.dir,
       mode: { kind: 'quarantined', skTPast: w.person.skTPast },
       transport: httpsTransport({ server: `https://127.0.0.1:${net.port}`, ca: pki.ca.cert }),
       source: hearing(w.beacon, random),
@@ -60,23 +40,23 @@ describe('relay: an hour offline, then late upload', function () {
       beaconCadenceMs: 30_000,
     });
     await relay.start();
-    await runFor(w.world, 12 * MIN, [relay], h);
+    await runFor(w.world, 12 * MIN, [relay], env.h);
     assert.ok(relay.status().uploads.ok >= 2, 'online: uploads go through');
-    const acceptedOnline = await metric(h, 'presence_tokens_total', 'result="accepted"');
+    const acceptedOnline = await metric(env.h, 'presence_tokens_total', 'result="accepted"');
     assert.ok(acceptedOnline > 0);
 
     // The network goes away for an hour; the beacon keeps broadcasting and the relay keeps hearing it.
     await net.down();
-    await runFor(w.world, 60 * MIN, [relay], h);
+    await runFor(w.world, 60 * MIN, [relay], env.h);
     const offline = relay.status();
     assert.ok(offline.uploads.failed >= 10, `failed cycles: ${offline.uploads.failed}`);
     assert.equal(offline.lastUpload?.error?.code, 'NETWORK');
     const waiting = offline.buffer.tokens;
     assert.ok(waiting > MAX_TOKENS_PER_REQUEST, `tokens kept: ${waiting}`);
-    assert.equal(await h.backend.watchdog(), 1, 'the app backend saw the silence');
-    await h.backend.deliver();
+    assert.equal(await env.h.backend.watchdog(), 1, 'the app backend saw the silence');
+    await env.h.backend.deliver();
     // (The first token after provisioning carries the rebooted flag: BEACON_RESTARTED, a maintenance note.)
-    const gapAlerts = () => stub.shown().filter((a) => a.kind !== 'BEACON_RESTARTED');
+    const gapAlerts = () => env.stub.shown().filter((a) => a.kind !== 'BEACON_RESTARTED');
     assert.deepEqual(
       gapAlerts().map((a) => a.kind),
       ['NO_PRESENCE'],
@@ -87,7 +67,7 @@ describe('relay: an hour offline, then late upload', function () {
     const failedBefore = offline.uploads.failed;
     const cyclesBefore = offline.uploads.cycles;
     while (relay.status().uploads.cycles === cyclesBefore)
-      await runFor(w.world, 10_000, [relay], h);
+      await runFor(w.world, 10_000, [relay], env.h);
     relay.stop();
     const back = relay.status();
     assert.equal(back.uploads.failed, failedBefore);
@@ -106,22 +86,22 @@ describe('relay: an hour offline, then late upload', function () {
     assert.equal(back.buffer.tokens, 0);
 
     // The app backend: the hour's tokens are late evidence for the gap, the newest are live presence.
-    await h.backend.deliver();
+    await env.h.backend.deliver();
     const alerts = gapAlerts();
     assert.deepEqual(
       alerts.map((a) => a.kind),
       ['NO_PRESENCE', 'RECOVERED', 'LATE_EVIDENCE'],
     );
     assert.equal(alerts[2]?.relatedAlertId, alerts[0]?.alertId);
-    const late = await metric(h, 'presence_tokens_total', 'result="late_evidence"');
-    const accepted = await metric(h, 'presence_tokens_total', 'result="accepted"');
+    const late = await metric(env.h, 'presence_tokens_total', 'result="late_evidence"');
+    const accepted = await metric(env.h, 'presence_tokens_total', 'result="accepted"');
     console.log(
       `      offline hour: ${waiting} tokens kept, sent in ${upload.requests} requests (${upload.batches.map((b) => b.tokens).join(' + ')}); ` +
         `${late} late evidence, ${accepted - acceptedOnline} live`,
     );
     assert.ok(late >= 100, `late evidence: ${late}`);
     assert.ok(accepted > acceptedOnline);
-    assert.equal(await metric(h, 'presence_tokens_total', 'result="stale"'), 0);
-    assert.equal(await metric(h, 'presence_tokens_total', 'result="replay"'), 0);
+    assert.equal(await metric(env.h, 'presence_tokens_total', 'result="stale"'), 0);
+    assert.equal(await metric(env.h, 'presence_tokens_total', 'result="replay"'), 0);
   });
 });

@@ -1,51 +1,23 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { PoliceStub, type Harness, metric } from '../../app-backend/test/harness.js';
-import { type Database, openDatabase } from '../../backend-kit/db.js';
+import { metric } from '../../app-backend/test/harness.js';
 import { testPki } from '../../test/support/pki.js';
 import { TokenBuffer } from '../src/buffer.js';
 import { BUFFER_FILE, PhoneRelay } from '../src/relay.js';
 import { killableScheduler, virtualScheduler } from '../src/scheduler.js';
 import { httpsTransport } from '../src/transport.js';
-import {
-  MIN,
-  ensureFirmware,
-  hearing,
-  monitoredBeacon,
-  removeDir,
-  runFor,
-  scriptedRandom,
-  tempDir,
-} from './support.js';
+import { MIN, hearing, monitoredBeacon, runFor, scriptedRandom, useRelayWorld } from './support.js';
 
 describe('relay: crash and restart with a non-empty buffer', function () {
   this.timeout(60_000);
-  let db: Database;
-  let stub: PoliceStub;
-  let h: Harness | undefined;
-  let dir: string;
-
-  before(ensureFirmware);
-  beforeEach(async () => {
-    db = await openDatabase({ dataDir: 'memory://' });
-    stub = new PoliceStub();
-    await stub.up();
-    dir = tempDir('restart');
-  });
-  afterEach(async () => {
-    await h?.backend.close();
-    h = undefined;
-    await stub.down();
-    await db.close();
-    removeDir(dir);
-  });
+  const env = useRelayWorld('restart');
 
   it('a new relay over the same state directory uploads what the crashed one had buffered', async () => {
-    const w = await monitoredBeacon(db, stub);
-    h = w.h;
+    const w = await monitoredBeacon(env.db, env.stub);
+    env.h = w.h;
     const pki = await testPki();
     const transport = httpsTransport({
-      server: `https://127.0.0.1:${h.backend.publicPort}`,
+      server: `https://127.0.0.1:${env.h.backend.publicPort}`,
       ca: pki.ca.cert,
     });
     const mode = { kind: 'quarantined', skTPast: w.person.skTPast } as const;
@@ -54,7 +26,7 @@ describe('relay: crash and restart with a non-empty buffer', function () {
     const process1 = killableScheduler(virtualScheduler(w.world));
     const ears1 = hearing(w.beacon, scriptedRandom([], 11));
     const first = new PhoneRelay({
-      stateDir: dir,
+      stateDir: env.dir,
       mode,
       transport,
       source: ears1,
@@ -62,7 +34,7 @@ describe('relay: crash and restart with a non-empty buffer', function () {
       random: scriptedRandom([0.9], 12),
     });
     await first.start();
-    await runFor(w.world, 4 * MIN, [first], h);
+    await runFor(w.world, 4 * MIN, [first], env.h);
     const crashedAt = w.world.now();
     assert.equal(first.status().uploads.cycles, 0, 'nothing sent before the crash');
     const buffered = first.status().buffer.tokens;
@@ -72,11 +44,11 @@ describe('relay: crash and restart with a non-empty buffer', function () {
     ears1.stop();
 
     // What is on disk is everything that was buffered.
-    const onDisk = TokenBuffer.open(join(dir, BUFFER_FILE));
+    const onDisk = TokenBuffer.open(join(env.dir, BUFFER_FILE));
     assert.equal(onDisk.size, buffered);
 
     const second = new PhoneRelay({
-      stateDir: dir,
+      stateDir: env.dir,
       mode,
       transport,
       source: hearing(w.beacon, scriptedRandom([], 21)),
@@ -85,7 +57,7 @@ describe('relay: crash and restart with a non-empty buffer', function () {
     });
     assert.equal(second.status().buffer.tokens, buffered, 'the new relay starts with the buffer');
     await second.start();
-    await runFor(w.world, MIN, [second], h);
+    await runFor(w.world, MIN, [second], env.h);
     second.stop();
 
     const upload = second.status().lastUpload;
@@ -98,7 +70,7 @@ describe('relay: crash and restart with a non-empty buffer', function () {
     );
     assert.equal(second.status().buffer.tokens, 0, 'and left the buffer after the 202');
     assert.equal(
-      await metric(h, 'presence_tokens_total', 'result="accepted"'),
+      await metric(env.h, 'presence_tokens_total', 'result="accepted"'),
       upload.tokens,
       'the app backend accepted every one',
     );

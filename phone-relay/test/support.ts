@@ -4,10 +4,10 @@ import { type Server, createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, type Socket, createServer as createTcpServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Database } from '../../backend-kit/db.js';
+import { type Database, openDatabase } from '../../backend-kit/db.js';
 import {
   type Harness,
-  type PoliceStub,
+  PoliceStub,
   TestBeacon,
   police,
   register,
@@ -358,4 +358,40 @@ export function hearing(beacon: Beacon, random: () => number, loss = 0.3): Simul
     loss,
     random,
   });
+}
+
+/** What every relay test against a real app backend needs, fresh for each test. */
+export interface RelayWorld {
+  db: Database;
+  stub: PoliceStub;
+  dir: string;
+  /** The app backend, once a test has started one; closed after the test. */
+  h: Harness | undefined;
+}
+
+/**
+ * Install the hooks that build the compiled firmware once, then give each test an in-memory
+ * database, a police stand-in and a state folder, and tear them down (after `cleanup`) when it ends.
+ */
+export function useRelayWorld(
+  label: string,
+  cleanup: () => Promise<void> = async () => undefined,
+): RelayWorld {
+  const world = { h: undefined } as RelayWorld;
+  before(ensureFirmware);
+  beforeEach(async () => {
+    world.db = await openDatabase({ dataDir: 'memory://' });
+    world.stub = new PoliceStub();
+    await world.stub.up();
+    world.dir = tempDir(label);
+  });
+  afterEach(async () => {
+    await cleanup();
+    await world.h?.backend.close();
+    world.h = undefined;
+    await world.stub.down();
+    await world.db.close();
+    removeDir(world.dir);
+  });
+  return world;
 }
