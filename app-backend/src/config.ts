@@ -33,6 +33,14 @@ export interface Rules {
   readonly slewPpm: number;
   readonly driftAlertSeconds: number;
   readonly lowBatteryPercent: number;
+  /** After the window passes: the person is warned, police is told only when this passes too. */
+  readonly graceSeconds: number;
+  /** A gap starting at or below this signed battery level is a dead beacon: maintenance, not violation. */
+  readonly criticalBatteryPercent: number;
+  /** Tokens failing authentication under a quarantine's key, none valid, during a gap: possible spoofing. */
+  readonly spoofingThreshold: number;
+  /** Longest authorised absence. */
+  readonly maxAbsenceSeconds: number;
 }
 
 export const DEFAULT_RULES: Rules = {
@@ -43,6 +51,10 @@ export const DEFAULT_RULES: Rules = {
   slewPpm: 1000,
   driftAlertSeconds: 120,
   lowBatteryPercent: 15,
+  graceSeconds: 600,
+  criticalBatteryPercent: 5,
+  spoofingThreshold: 10,
+  maxAbsenceSeconds: 86_400,
 };
 
 export class ConfigError extends Error {
@@ -113,6 +125,20 @@ export function loadConfig(env: Env = process.env): AppBackendConfig {
       slewPpm: int('APP_SLEW_PPM', DEFAULT_RULES.slewPpm, 0, 100_000),
       driftAlertSeconds: int('APP_DRIFT_ALERT_SECONDS', DEFAULT_RULES.driftAlertSeconds, 1, 86_400),
       lowBatteryPercent: int('APP_LOW_BATTERY_PERCENT', DEFAULT_RULES.lowBatteryPercent, 0, 100),
+      graceSeconds: int('APP_GRACE_SECONDS', DEFAULT_RULES.graceSeconds, 0, 86_400),
+      criticalBatteryPercent: int(
+        'APP_CRITICAL_BATTERY_PERCENT',
+        DEFAULT_RULES.criticalBatteryPercent,
+        0,
+        100,
+      ),
+      spoofingThreshold: int('APP_SPOOFING_THRESHOLD', DEFAULT_RULES.spoofingThreshold, 1, 100_000),
+      maxAbsenceSeconds: int(
+        'APP_MAX_ABSENCE_SECONDS',
+        DEFAULT_RULES.maxAbsenceSeconds,
+        60,
+        7 * 86_400,
+      ),
     },
     watchdogIntervalMs: int('APP_WATCHDOG_INTERVAL_MS', 5000, 100, 600_000),
     deliveryIntervalMs: int('APP_DELIVERY_INTERVAL_MS', 1000, 50, 600_000),

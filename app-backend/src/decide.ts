@@ -1,9 +1,24 @@
 import type { TokenFields } from '../../protocol/token/fields.js';
 import { rejectFuture, rejectReplay, rejectStale } from '../../protocol/token/rules.js';
 import type { Rules } from './config.js';
+import { type FaultReason, nextFault } from './faults.js';
 
-// The presence rules as one pure function of (state, tokens, rules, now): no I/O, so tests
-// drive it directly and the transaction that applies it stays short.
+// The presence rules as one pure function of (state, tokens, rules, now): no I/O, so tests and the
+// false-alarm simulation drive it directly and the transaction that applies it stays short.
+
+export type GapStatus = 'provisional' | 'confirmed' | 'cleared' | 'resolved_by_evidence';
+
+/** The latest presence gap of a quarantine, open (provisional/confirmed) or closed. */
+export interface Gap {
+  readonly id: string;
+  readonly status: GapStatus;
+  /** Where a confirmed gap went: the violation queue, or maintenance when the beacon caused it. */
+  readonly queue: 'violation' | 'maintenance' | null;
+  readonly gapStartedAt: number;
+  /** Presence proven without a window-long hole from gapStartedAt up to here (late evidence). */
+  readonly evidenceUntil: number | null;
+  readonly closedAt: number | null;
+}
 
 export interface QuarantineState {
   readonly id: string;
@@ -19,18 +34,18 @@ export interface QuarantineState {
   readonly offsetUpdatedAt: number;
   readonly battery: number | null;
   readonly flags: number | null;
+  /** When the watchdog must next look: window end, grace end or absence end; null when nothing is due. */
   readonly deadline: number | null;
-  readonly openAlertId: string | null;
-  readonly driftAlerted: boolean;
-  readonly lowBatteryAlerted: boolean;
-  /** The latest NO_PRESENCE alert, open or closed, that late evidence may still cover. */
-  readonly gapAlert: {
-    readonly id: string;
-    readonly gapStartedAt: number;
-    readonly closedAt: number | null;
-    readonly evidenceUntil: number | null;
-  } | null;
+  readonly gap: Gap | null;
+  readonly fault: { readonly id: string; readonly reasons: readonly FaultReason[] } | null;
+  readonly spoof: { readonly id: string; readonly reported: number } | null;
+  readonly invalidStreak: number;
+  readonly invalidSince: number | null;
+  readonly clockNotSetAt: number | null;
 }
+
+export const isOpen = (g: Gap | null): g is Gap =>
+  g !== null && (g.status === 'provisional' || g.status === 'confirmed');
 
 export interface ReceivedToken {
   readonly fields: TokenFields;
@@ -38,29 +53,34 @@ export interface ReceivedToken {
   readonly receivedAt: number;
 }
 
-export type AlertKind =
-  | 'NO_PRESENCE'
-  | 'RECOVERED'
-  | 'CLOCK_DRIFT'
-  | 'BEACON_RESTARTED'
-  | 'LOW_BATTERY'
-  | 'LATE_EVIDENCE';
+/** What a decision changes besides the quarantine row; store.ts turns each into rows and messages. */
+export type Effect =
+  | {
+      readonly type: 'gap_closed';
+      readonly gap: Gap;
+      readonly status: 'cleared' | 'resolved_by_evidence';
+      readonly coveredByEvidence: boolean;
+      readonly lastPresenceAt: number;
+      readonly by: 'presence' | 'evidence' | 'absence';
+    }
+  | { readonly type: 'late_evidence'; readonly gap: Gap; readonly evidenceUntil: number }
+  | {
+      readonly type: 'fault';
+      readonly reasons: readonly FaultReason[];
+      readonly detail: Record<string, number | string | boolean | null>;
+    }
+  | { readonly type: 'fault_cleared'; readonly alertId: string }
+  | { readonly type: 'spoofing'; readonly invalidTokens: number; readonly since: number }
+  | { readonly type: 'spoofing_cleared'; readonly alertId: string };
 
-export interface AlertEvent {
-  readonly kind: AlertKind;
-  readonly relatedAlertId?: string;
-  readonly gapStartedAt?: number;
-  readonly detail: Record<string, number | string | boolean | null>;
-}
+export type RejectReason = 'stale' | 'future' | 'replay' | 'clock_not_set';
 
 export interface Decision {
   readonly next: QuarantineState;
   readonly accepted: number;
   readonly evidence: number;
-  readonly rejected: Partial<Record<'stale' | 'future' | 'replay', number>>;
-  readonly events: AlertEvent[];
-  /** New evidence_until for state.gapAlert, when late evidence extended it. */
-  readonly evidenceUntil: number | null;
+  readonly rejected: Partial<Record<RejectReason, number>>;
+  readonly effects: Effect[];
 }
 
 /** Learned offset moves toward what the freshest token shows, no faster than the slew bound. */
@@ -78,40 +98,66 @@ export function nextOffset(
   return current + Math.max(-bound, Math.min(bound, delta));
 }
 
+/**
+ * Apply the tokens that authenticated under this quarantine's key (and the count of those that
+ * did not) to its state at `now`.
+ */
 export function decide(
   q: QuarantineState,
   tokens: readonly ReceivedToken[],
   rules: Rules,
   now: number,
+  invalidTokens = 0,
 ): Decision {
   const rejected: Decision['rejected'] = {};
-  const reject = (r: 'stale' | 'future' | 'replay') => (rejected[r] = (rejected[r] ?? 0) + 1);
-  const events: AlertEvent[] = [];
+  const reject = (r: RejectReason) => (rejected[r] = (rejected[r] ?? 0) + 1);
+  const effects: Effect[] = [];
+  const window = q.windowSeconds * 1000;
   let lastCounter = q.lastCounter;
   let lastPresenceAt = q.lastPresenceAt;
   let lastReceivedAt = q.lastReceivedAt;
   let battery = q.battery;
   let flags = q.flags;
+  let clockNotSetAt = q.clockNotSetAt;
   let accepted = 0;
   let evidence = 0;
-  let evidenceUntil = q.gapAlert?.evidenceUntil ?? null;
+  let rebooted = false;
+  let clockNotSetSeen = false;
+  let clockSetSeen = false;
   let observed: number | undefined;
+  // Late evidence extends the gap's coverage only while it has no window-long hole.
+  const gap = q.gap;
+  let frontier = gap ? (gap.evidenceUntil ?? gap.gapStartedAt) : 0;
+  const extend = (t: number) => {
+    if (gap && t > frontier && t <= frontier + window) frontier = t;
+  };
 
   for (const t of [...tokens].sort((a, b) => a.fields.counter - b.fields.counter)) {
     const received = t.receivedAt / 1000;
     const corrected = t.fields.unixSeconds - q.offsetSeconds;
+    if (t.fields.clockNotSet) {
+      // Signed by the beacon, so it is alive; but its time means nothing, so it proves no presence.
+      if (rejectReplay(t.fields, lastCounter ?? undefined)) reject('replay');
+      else {
+        reject('clock_not_set');
+        lastCounter = t.fields.counter;
+        clockNotSetSeen = true;
+        clockNotSetAt = Math.max(clockNotSetAt ?? 0, t.receivedAt);
+        if (t.fields.rebooted && q.lastCounter !== null) rebooted = true;
+      }
+      continue;
+    }
     if (rejectFuture(t.fields, received, rules.maxSkewSeconds, q.offsetSeconds)) {
       reject('future');
       continue;
     }
+    const at = Math.round(corrected * 1000);
     if (rejectStale(t.fields, received, rules.maxAgeSeconds, q.offsetSeconds)) {
-      // Too old to be live presence; it may still prove presence during an alerted gap.
-      const gap = q.gapAlert;
-      const inGap =
-        gap && corrected * 1000 >= gap.gapStartedAt && corrected * 1000 <= (gap.closedAt ?? now);
+      // Too old to be live presence; it may still prove presence during a gap.
+      const inGap = gap && at >= gap.gapStartedAt && at <= (gap.closedAt ?? now);
       if (inGap && corrected >= received - rules.lateEvidenceMaxAgeSeconds) {
         evidence++;
-        evidenceUntil = Math.max(evidenceUntil ?? 0, corrected * 1000);
+        extend(at);
       } else reject('stale');
       continue;
     }
@@ -120,14 +166,16 @@ export function decide(
       continue;
     }
     accepted++;
+    if (isOpen(gap)) extend(at);
     lastCounter = t.fields.counter;
-    lastPresenceAt = Math.max(lastPresenceAt ?? 0, Math.round(corrected * 1000));
+    lastPresenceAt = Math.max(lastPresenceAt ?? 0, at);
     lastReceivedAt = Math.max(lastReceivedAt ?? 0, t.receivedAt);
     battery = t.fields.batteryPercent;
-    flags = (t.fields.clockNotSet ? 1 : 0) | (t.fields.rebooted ? 2 : 0);
+    flags = t.fields.rebooted ? 2 : 0;
+    clockSetSeen = true;
     observed = Math.max(observed ?? -Infinity, t.fields.unixSeconds - received);
-    if (t.fields.rebooted)
-      events.push({ kind: 'BEACON_RESTARTED', detail: { counter: t.fields.counter } });
+    // The first token after provisioning always carries the flag: that boot is expected.
+    if (t.fields.rebooted && q.lastCounter !== null) rebooted = true;
   }
 
   let offsetSeconds = q.offsetSeconds;
@@ -142,41 +190,84 @@ export function decide(
     offsetUpdatedAt = now;
   }
 
-  let driftAlerted = q.driftAlerted;
-  if (!driftAlerted && Math.abs(offsetSeconds) > rules.driftAlertSeconds) {
-    driftAlerted = true;
-    events.push({ kind: 'CLOCK_DRIFT', detail: { offsetSeconds: Math.round(offsetSeconds) } });
-  } else if (driftAlerted && Math.abs(offsetSeconds) < rules.driftAlertSeconds / 2)
-    driftAlerted = false;
-
-  let lowBatteryAlerted = q.lowBatteryAlerted;
-  if (accepted > 0 && battery !== null) {
-    if (!lowBatteryAlerted && battery < rules.lowBatteryPercent) {
-      lowBatteryAlerted = true;
-      events.push({ kind: 'LOW_BATTERY', detail: { batteryPercent: battery } });
-    } else if (lowBatteryAlerted && battery >= rules.lowBatteryPercent + 10)
-      lowBatteryAlerted = false;
-  }
-
-  let openAlertId = q.openAlertId;
-  if (accepted > 0 && openAlertId) {
-    events.push({ kind: 'RECOVERED', relatedAlertId: openAlertId, detail: { lastPresenceAt } });
-    openAlertId = null;
-  }
-  const extended =
-    q.gapAlert && evidenceUntil !== null && evidenceUntil > (q.gapAlert.evidenceUntil ?? 0);
-  if (extended && q.gapAlert) {
-    events.push({
-      kind: 'LATE_EVIDENCE',
-      relatedAlertId: q.gapAlert.id,
-      detail: { evidenceUntil },
+  // The gap: closed by live presence or by evidence reaching within a window of now.
+  let nextGap = gap;
+  let deadline = q.deadline;
+  const evidenceGrew = gap !== null && frontier > (gap.evidenceUntil ?? gap.gapStartedAt);
+  if (isOpen(gap) && (accepted > 0 || frontier + window > now)) {
+    const coveredByEvidence = frontier + window > now || frontier >= (lastPresenceAt ?? 0);
+    lastPresenceAt = Math.max(lastPresenceAt ?? 0, coveredByEvidence ? frontier : 0);
+    const status = gap.status === 'provisional' ? 'cleared' : 'resolved_by_evidence';
+    nextGap = { ...gap, status, evidenceUntil: frontier, closedAt: now };
+    effects.push({
+      type: 'gap_closed',
+      gap,
+      status,
+      coveredByEvidence,
+      lastPresenceAt,
+      by: accepted > 0 ? 'presence' : 'evidence',
     });
+    deadline = lastPresenceAt + window;
+  } else {
+    if (gap && evidenceGrew) {
+      nextGap = { ...gap, evidenceUntil: frontier };
+      effects.push({ type: 'late_evidence', gap, evidenceUntil: frontier });
+    }
+    if (!isOpen(gap) && q.state === 'monitoring' && lastPresenceAt !== q.lastPresenceAt)
+      deadline = (lastPresenceAt ?? 0) + window;
+  }
+  if (q.state !== 'monitoring') deadline = q.deadline;
+
+  // Beacon faults: one open alert, updated when its reasons grow, cleared when no condition holds.
+  const fault = nextFault(q.fault?.reasons ?? [], {
+    accepted: accepted > 0,
+    battery,
+    lowBatteryPercent: rules.lowBatteryPercent,
+    offsetSeconds,
+    driftAlertSeconds: rules.driftAlertSeconds,
+    clockNotSetSeen,
+    clockSetSeen,
+    rebooted,
+  });
+  if (fault.raise)
+    effects.push({
+      type: 'fault',
+      reasons: fault.reasons,
+      detail: {
+        reasons: fault.reasons.join(','),
+        batteryPercent: battery,
+        offsetSeconds: Math.round(offsetSeconds),
+        counter: lastCounter,
+      },
+    });
+  let faultState = q.fault;
+  if (q.fault && fault.clear) {
+    effects.push({ type: 'fault_cleared', alertId: q.fault.id });
+    faultState = null;
+  } else if (q.fault || fault.raise) faultState = { id: q.fault?.id ?? '', reasons: fault.reasons };
+
+  // Spoofing: tokens keep failing authentication under this key while no valid one proves presence.
+  let invalidStreak = q.invalidStreak;
+  let invalidSince = q.invalidSince;
+  let spoof = q.spoof;
+  if (accepted > 0 || clockNotSetSeen) {
+    invalidStreak = 0;
+    invalidSince = null;
+    if (spoof) {
+      effects.push({ type: 'spoofing_cleared', alertId: spoof.id });
+      spoof = null;
+    }
+  } else if (invalidTokens > 0) {
+    invalidStreak += invalidTokens;
+    invalidSince ??= now;
+    const silent = lastPresenceAt === null || now - lastPresenceAt > window;
+    const due = spoof ? invalidStreak >= 2 * spoof.reported : true;
+    if (silent && invalidStreak >= rules.spoofingThreshold && due) {
+      effects.push({ type: 'spoofing', invalidTokens: invalidStreak, since: invalidSince });
+      spoof = { id: spoof?.id ?? '', reported: invalidStreak };
+    }
   }
 
-  const deadline =
-    q.state === 'monitoring' && lastPresenceAt !== null
-      ? lastPresenceAt + q.windowSeconds * 1000
-      : q.deadline;
   return {
     next: {
       ...q,
@@ -187,15 +278,17 @@ export function decide(
       flags,
       offsetSeconds,
       offsetUpdatedAt,
-      driftAlerted,
-      lowBatteryAlerted,
-      openAlertId,
       deadline,
+      gap: nextGap,
+      fault: faultState,
+      spoof,
+      invalidStreak,
+      invalidSince,
+      clockNotSetAt,
     },
     accepted,
     evidence,
     rejected,
-    events,
-    evidenceUntil: extended ? evidenceUntil : null,
+    effects,
   };
 }

@@ -1,4 +1,5 @@
 import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -11,6 +12,14 @@ import { randomStatus } from '../../protocol/presence-status.js';
 import { sealStatusNode } from '../../protocol/presence-status-node.js';
 import { type AuthorityCheck, verifyAuthority } from './authority.js';
 import type { Metrics } from './metrics.js';
+import {
+  absenceSchema,
+  cancelAbsence,
+  internalAbsenceSchema,
+  listAbsences,
+  scheduleAbsence,
+} from './absences.js';
+import type { Rules } from './config.js';
 import { PRESENCE_BODY_LENGTH, parsePresenceBody } from '../../protocol/presence.js';
 import {
   beaconIdSchema,
@@ -35,7 +44,7 @@ export interface HttpDeps {
   readonly statuses: StatusCache;
   readonly authority: AuthorityCheck;
   readonly policeIdentity: string;
-  readonly windowSeconds: number;
+  readonly rules: Rules;
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
 }
 
@@ -123,6 +132,14 @@ function beaconParam(req: Request): string {
   return parsed.data;
 }
 
+const uuid = z.uuid();
+
+function absenceParam(req: Request): string {
+  const parsed = uuid.safeParse(req.params.absenceId);
+  if (!parsed.success) throw new ApiError(404, 'NO_SUCH_ABSENCE');
+  return parsed.data;
+}
+
 async function ready(db: Database, res: Response): Promise<void> {
   try {
     await db.query('SELECT 1');
@@ -145,7 +162,7 @@ export function publicServer(deps: HttpDeps): Server {
         tx,
         deps.kek,
         parseBody(registerSchema, rawBody(req), 'BAD_REGISTRATION'),
-        deps.windowSeconds,
+        deps.rules.windowSeconds,
         now,
       );
     });
@@ -167,6 +184,36 @@ export function publicServer(deps: HttpDeps): Server {
     deps.validator.forget(id);
     await deps.statuses.refresh();
     res.json({ state: 'ended' });
+  });
+  app.post('/v1/quarantines/:beaconId/absences', async (req, res) => {
+    const beaconId = beaconParam(req);
+    const now = deps.clock();
+    const absence = await deps.db.transaction(async (tx) => {
+      await verifyAuthority(tx, deps.authority, req.headers.authorization, rawBody(req), now);
+      const body = parseBody(absenceSchema, rawBody(req), 'BAD_ABSENCE');
+      return scheduleAbsence(tx, beaconId, body, 'health-authority', deps.rules, now);
+    });
+    await deps.statuses.refresh();
+    res.status(201).json(absence);
+  });
+  app.get('/v1/quarantines/:beaconId/absences', async (req, res) => {
+    const beaconId = beaconParam(req);
+    const now = deps.clock();
+    await deps.db.transaction((tx) =>
+      verifyAuthority(tx, deps.authority, req.headers.authorization, rawBody(req), now),
+    );
+    res.json({ absences: await listAbsences(deps.db, beaconId, now) });
+  });
+  app.post('/v1/quarantines/:beaconId/absences/:absenceId/cancel', async (req, res) => {
+    const beaconId = beaconParam(req);
+    const absenceId = absenceParam(req);
+    const now = deps.clock();
+    const absence = await deps.db.transaction(async (tx) => {
+      await verifyAuthority(tx, deps.authority, req.headers.authorization, rawBody(req), now);
+      return cancelAbsence(tx, beaconId, absenceId, now);
+    });
+    await deps.statuses.refresh();
+    res.json(absence);
   });
   app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
   app.use(errorHandler(deps.log));
@@ -200,6 +247,23 @@ export function internalServer(deps: HttpDeps): Server {
     deps.validator.forget(id);
     await deps.statuses.refresh();
     res.json({ state: 'ended' });
+  });
+  app.post('/internal/v1/beacons/:beaconId/absences', async (req, res) => {
+    const beaconId = beaconParam(req);
+    const body = parseBody(internalAbsenceSchema, rawBody(req), 'BAD_ABSENCE');
+    const now = deps.clock();
+    const absence = await deps.db.transaction((tx) =>
+      scheduleAbsence(tx, beaconId, body, 'police', deps.rules, now),
+    );
+    await deps.statuses.refresh();
+    res.json({ absenceId: absence.absenceId, status: 'scheduled' });
+  });
+  app.post('/internal/v1/beacons/:beaconId/absences/:absenceId/cancel', async (req, res) => {
+    const beaconId = beaconParam(req);
+    const absenceId = absenceParam(req);
+    await deps.db.transaction((tx) => cancelAbsence(tx, beaconId, absenceId, deps.clock()));
+    await deps.statuses.refresh();
+    res.json({ absenceId, status: 'cancelled' });
   });
   app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
   app.use(errorHandler(deps.log));

@@ -29,6 +29,12 @@ export function createMetrics() {
       labelNames: ['kind'],
       registers: [registry],
     }),
+    gaps: new Counter({
+      name: 'presence_gaps_total',
+      help: 'Gap lifecycle steps: provisional, cleared, confirmed, maintenance, resolved',
+      labelNames: ['step'],
+      registers: [registry],
+    }),
     outboxPending: new Gauge({
       name: 'alerts_pending_delivery',
       help: 'Alert messages not yet delivered to the police backend',

@@ -12,7 +12,7 @@ import { type Metrics, createMetrics } from './metrics.js';
 import { KeyRateLimiter } from './rate-limit.js';
 import { StatusCache } from './status-cache.js';
 import { PresenceValidator } from './validator.js';
-import { watchdogTick } from './watchdog.js';
+import { type WatchdogResult, watchdogTick } from './watchdog.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(
   new URL('../../../app-backend/migrations', import.meta.url),
@@ -35,7 +35,7 @@ export interface AppBackend {
   readonly validator: PresenceValidator;
   /** Validate everything queued so far. */
   flush(): Promise<void>;
-  watchdog(): Promise<number>;
+  watchdog(): Promise<WatchdogResult>;
   deliver(): Promise<number>;
   /** Pick up status changes made by other replicas. */
   refreshStatuses(): Promise<void>;
@@ -67,7 +67,7 @@ export async function startAppBackend(
   const applied = await migrate(db, readMigrations(MIGRATIONS_DIR));
   if (applied.length) log.info({ applied }, 'migrations applied');
   const metrics = createMetrics();
-  const statuses = new StatusCache(db);
+  const statuses = new StatusCache(db, clock);
   await statuses.refresh();
   const validator = new PresenceValidator({
     db,
@@ -93,7 +93,7 @@ export async function startAppBackend(
     ),
     authority: config.healthAuthority,
     policeIdentity: config.police.identity,
-    windowSeconds: config.rules.windowSeconds,
+    rules: config.rules,
     tls: config.tls,
   };
   const pub = publicServer(deps);
@@ -129,7 +129,7 @@ export async function startAppBackend(
     // After each decision, the answers reflect it at once on this replica (others within a second).
     flush: () => validator.flush().then(() => statuses.refresh()),
     watchdog: async () => {
-      const raised = await watchdogTick(db, clock(), metrics, log);
+      const raised = await watchdogTick(db, config.rules, clock(), metrics, log);
       await statuses.refresh();
       return raised;
     },

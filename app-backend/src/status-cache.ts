@@ -1,16 +1,17 @@
 import type { Database } from '../../backend-kit/db.js';
 import type { PresenceStatus } from '../../protocol/presence-status.js';
-
-interface Entry {
-  readonly id: string;
-  readonly state: 'registered' | 'monitoring';
-  readonly windowSeconds: number;
-  readonly lastPresenceAt: number | null;
-  readonly gapStartedAt: number | null;
-}
+import { type Absence, type StatusInput, relayStatus } from './lifecycle.js';
 
 /** Rows are stamped with the writer's clock; look back this far so a late commit is not missed. */
 const OVERLAP_MS = 10_000;
+
+const toAbsences = (raw: unknown): Absence[] => {
+  const list = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [number, number][] | null;
+  return (list ?? []).map(([startsAt, endsAt]) => ({
+    startsAt: Number(startsAt),
+    endsAt: Number(endsAt),
+  }));
+};
 
 /**
  * What each registered person's relay should be told, in memory, so the presence answer never
@@ -18,11 +19,14 @@ const OVERLAP_MS = 10_000;
  * by any replica — since the last look.
  */
 export class StatusCache {
-  readonly #byHash = new Map<string, Entry>();
+  readonly #byHash = new Map<string, StatusInput>();
   readonly #hashOfId = new Map<string, string>();
   #seen = 0;
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly clock: () => number,
+  ) {}
 
   async refresh(): Promise<void> {
     const { rows } = await this.db.query<{
@@ -31,28 +35,38 @@ export class StatusCache {
       state: string;
       window_seconds: number;
       last_presence_at: number | null;
+      deadline: number | null;
+      gap_status: 'provisional' | 'confirmed' | null;
       gap_started_at: number | null;
+      absences: unknown;
       status_changed_at: number;
     }>(
-      `SELECT q.id, q.sk_t_past_hash, q.state, q.window_seconds, q.last_presence_at, a.gap_started_at, q.status_changed_at
+      `SELECT q.id, q.sk_t_past_hash, q.state, q.window_seconds, q.last_presence_at, q.deadline,
+              a.status AS gap_status, a.gap_started_at, q.status_changed_at,
+              (SELECT json_agg(json_build_array(b.starts_at, b.ends_at)) FROM absences b
+                WHERE b.quarantine_id = q.id AND b.cancelled_at IS NULL AND b.ends_at > $2) AS absences
          FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
         WHERE q.status_changed_at > $1 ORDER BY q.status_changed_at LIMIT 100000`,
-      [this.#seen - OVERLAP_MS],
+      [this.#seen - OVERLAP_MS, this.clock()],
     );
     for (const r of rows) {
       const old = this.#hashOfId.get(r.id);
       if (old !== undefined) this.#byHash.delete(old);
       this.#hashOfId.delete(r.id);
+      this.#seen = Math.max(this.#seen, r.status_changed_at);
       if (r.state === 'ended' || r.sk_t_past_hash === null) continue;
       this.#byHash.set(r.sk_t_past_hash, {
-        id: r.id,
-        state: r.state as Entry['state'],
+        state: r.state as StatusInput['state'],
         windowSeconds: r.window_seconds,
         lastPresenceAt: r.last_presence_at,
-        gapStartedAt: r.gap_started_at,
+        deadline: r.deadline,
+        gap:
+          r.gap_status && r.gap_started_at !== null
+            ? { status: r.gap_status, gapStartedAt: r.gap_started_at }
+            : null,
+        absences: toAbsences(r.absences),
       });
       this.#hashOfId.set(r.id, r.sk_t_past_hash);
-      this.#seen = Math.max(this.#seen, r.status_changed_at);
     }
   }
 
@@ -63,21 +77,6 @@ export class StatusCache {
   /** The status for this key at `now`, or undefined when the key is no registered quarantine. */
   statusFor(keyHash: string, now: number): PresenceStatus | undefined {
     const e = this.#byHash.get(keyHash);
-    if (!e) return undefined;
-    if (e.state === 'registered')
-      return { code: 'not_monitored', since: null, until: null, serverTime: now };
-    if (e.gapStartedAt !== null)
-      return { code: 'reported', since: e.gapStartedAt, until: null, serverTime: now };
-    const window = e.windowSeconds * 1000;
-    // Past half the window, warn the person while there is still time to get home.
-    if (e.lastPresenceAt !== null && now - e.lastPresenceAt > window / 2) {
-      return {
-        code: 'not_heard',
-        since: e.lastPresenceAt,
-        until: e.lastPresenceAt + window,
-        serverTime: now,
-      };
-    }
-    return { code: 'all_clear', since: e.lastPresenceAt, until: null, serverTime: now };
+    return e ? relayStatus(e, now) : undefined;
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../../backend-kit/db.js';
-import type { AlertEvent, QuarantineState } from './decide.js';
+import type { Effect, Gap, GapStatus, QuarantineState } from './decide.js';
+import { type FaultReason, parseReasons } from './faults.js';
 
 interface Row {
   id: string;
@@ -17,13 +18,23 @@ interface Row {
   battery: number | null;
   flags: number | null;
   deadline: number | null;
-  open_alert_id: string | null;
-  drift_alerted: boolean;
-  low_battery_alerted: boolean;
-  gap_alert_id: string | null;
-  gap_started_at: number | null;
-  gap_closed_at: number | null;
-  gap_evidence_until: number | null;
+  fault_alert_id: string | null;
+  fault_reasons: string;
+  spoof_alert_id: string | null;
+  spoof_reported: number;
+  invalid_streak: number;
+  invalid_since: number | null;
+  clock_not_set_at: number | null;
+}
+
+interface GapRow {
+  quarantine_id: string;
+  id: string;
+  status: GapStatus;
+  queue: Gap['queue'];
+  gap_started_at: number;
+  evidence_until: number | null;
+  closed_at: number | null;
 }
 
 /** Lock and load quarantines in id order (a fixed order, so concurrent batches cannot deadlock). */
@@ -36,16 +47,11 @@ export async function lockStates(
     `SELECT q.* FROM quarantines q WHERE q.id = ANY($1::uuid[]) AND q.state <> 'ended' ORDER BY q.id FOR UPDATE`,
     [sorted],
   );
-  const { rows: gaps } = await tx.query<{
-    quarantine_id: string;
-    id: string;
-    gap_started_at: number;
-    closed_at: number | null;
-    evidence_until: number | null;
-  }>(
-    `SELECT DISTINCT ON (quarantine_id) quarantine_id, id, gap_started_at, closed_at, evidence_until
+  // The latest gap, open or closed: late evidence may still cover a closed one.
+  const { rows: gaps } = await tx.query<GapRow>(
+    `SELECT DISTINCT ON (quarantine_id) quarantine_id, id, status, queue, gap_started_at, evidence_until, closed_at
        FROM alerts WHERE quarantine_id = ANY($1::uuid[]) AND kind = 'NO_PRESENCE'
-      ORDER BY quarantine_id, created_at DESC`,
+      ORDER BY quarantine_id, created_at DESC, id`,
     [sorted],
   );
   const gapOf = new Map(gaps.map((g) => [g.quarantine_id, g]));
@@ -67,27 +73,35 @@ export async function lockStates(
       battery: r.battery,
       flags: r.flags,
       deadline: r.deadline,
-      openAlertId: r.open_alert_id,
-      driftAlerted: r.drift_alerted,
-      lowBatteryAlerted: r.low_battery_alerted,
-      gapAlert: g
+      gap: g
         ? {
             id: g.id,
+            status: g.status,
+            queue: g.queue,
             gapStartedAt: g.gap_started_at,
-            closedAt: g.closed_at,
             evidenceUntil: g.evidence_until,
+            closedAt: g.closed_at,
           }
         : null,
+      fault: r.fault_alert_id
+        ? { id: r.fault_alert_id, reasons: parseReasons(r.fault_reasons) }
+        : null,
+      spoof: r.spoof_alert_id ? { id: r.spoof_alert_id, reported: r.spoof_reported } : null,
+      invalidStreak: r.invalid_streak,
+      invalidSince: r.invalid_since,
+      clockNotSetAt: r.clock_not_set_at,
     });
   }
   return out;
 }
 
 export async function saveState(tx: Queryable, s: QuarantineState, now: number): Promise<void> {
+  const openGap = s.gap && (s.gap.status === 'provisional' || s.gap.status === 'confirmed');
   await tx.query(
     `UPDATE quarantines SET last_presence_at = $2, last_received_at = $3, last_counter = $4, clock_offset_seconds = $5,
-       offset_updated_at = $6, battery = $7, flags = $8, deadline = $9, open_alert_id = $10, drift_alerted = $11,
-       low_battery_alerted = $12, status_changed_at = $13 WHERE id = $1`,
+       offset_updated_at = $6, battery = $7, flags = $8, deadline = $9, open_alert_id = $10, fault_alert_id = $11,
+       fault_reasons = $12, spoof_alert_id = $13, spoof_reported = $14, invalid_streak = $15, invalid_since = $16,
+       clock_not_set_at = $17, status_changed_at = $18 WHERE id = $1`,
     [
       s.id,
       s.lastPresenceAt,
@@ -98,67 +112,233 @@ export async function saveState(tx: Queryable, s: QuarantineState, now: number):
       s.battery,
       s.flags,
       s.deadline,
-      s.openAlertId,
-      s.driftAlerted,
-      s.lowBatteryAlerted,
+      openGap ? s.gap?.id : null,
+      s.fault?.id ?? null,
+      s.fault?.reasons.join(',') ?? '',
+      s.spoof?.id ?? null,
+      s.spoof?.reported ?? 0,
+      s.invalidStreak,
+      s.invalidSince,
+      s.clockNotSetAt,
       now,
     ],
   );
 }
+
+export const MESSAGE_KINDS = [
+  'NO_PRESENCE',
+  'BEACON_FAULT',
+  'SUSPECTED_SPOOFING',
+  'RESOLVED_BY_EVIDENCE',
+  'LATE_EVIDENCE',
+  'ALERT_UPDATED',
+  'FAULT_CLEARED',
+] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+type Detail = Record<string, number | string | boolean | null>;
 
 /** What the police backend receives: the beacon ID, never a key, a token or anything about a phone. */
 export interface AlertMessage {
   readonly alertId: string;
-  readonly kind: AlertEvent['kind'];
+  readonly kind: MessageKind;
   readonly beaconId: string;
   readonly occurredAt: number;
   readonly gapStartedAt: number | null;
   readonly relatedAlertId: string | null;
-  readonly detail: AlertEvent['detail'];
+  readonly detail: Detail;
 }
 
-/** Insert the alert and its outbox row in the caller's transaction: the decision and its delivery commit together. */
-export async function raiseAlert(
+interface NewAlert {
+  readonly kind: MessageKind;
+  readonly detail: Detail;
+  readonly gapStartedAt?: number | null;
+  readonly relatedAlertId?: string | null;
+  /** Only NO_PRESENCE has a lifecycle status. */
+  readonly status?: GapStatus;
+  readonly queue?: 'violation' | 'maintenance';
+  /** Closed at once (updates and notes), or left open (gaps, faults). */
+  readonly open?: boolean;
+  /** Queue it for the police backend (a provisional gap is not). */
+  readonly send: boolean;
+}
+
+/** Insert an alert and, when it is sent, its outbox row in the caller's transaction: they commit together. */
+export async function insertAlert(
   tx: Queryable,
   q: { id: string; beaconId: string },
-  e: AlertEvent,
+  a: NewAlert,
   now: number,
 ): Promise<string> {
   const alertId = randomUUID();
-  const closesAt = e.kind === 'NO_PRESENCE' ? null : now;
   await tx.query(
-    `INSERT INTO alerts (id, quarantine_id, beacon_id, kind, created_at, gap_started_at, related_alert_id, closed_at, detail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    `INSERT INTO alerts (id, quarantine_id, beacon_id, kind, created_at, gap_started_at, related_alert_id, closed_at, detail, status, queue, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $5)`,
     [
       alertId,
       q.id,
       q.beaconId,
-      e.kind,
+      a.kind,
       now,
-      e.gapStartedAt ?? null,
-      e.relatedAlertId ?? null,
-      closesAt,
-      JSON.stringify(e.detail),
+      a.gapStartedAt ?? null,
+      a.relatedAlertId ?? null,
+      a.open ? null : now,
+      JSON.stringify(a.detail),
+      a.status ?? null,
+      a.queue ?? null,
     ],
   );
-  if (e.kind === 'RECOVERED' && e.relatedAlertId) {
-    await tx.query('UPDATE alerts SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL', [
-      e.relatedAlertId,
-      now,
-    ]);
-  }
+  if (a.send) await send(tx, alertId, q.beaconId, a, now);
+  return alertId;
+}
+
+/** Queue one message for delivery; its alert ID is the police backend's idempotency key. */
+async function send(
+  tx: Queryable,
+  alertId: string,
+  beaconId: string,
+  a: Pick<NewAlert, 'kind' | 'detail' | 'gapStartedAt' | 'relatedAlertId'>,
+  now: number,
+): Promise<void> {
   const message: AlertMessage = {
     alertId,
-    kind: e.kind,
-    beaconId: q.beaconId,
+    kind: a.kind,
+    beaconId,
     occurredAt: now,
-    gapStartedAt: e.gapStartedAt ?? null,
-    relatedAlertId: e.relatedAlertId ?? null,
-    detail: e.detail,
+    gapStartedAt: a.gapStartedAt ?? null,
+    relatedAlertId: a.relatedAlertId ?? null,
+    detail: a.detail,
   };
   await tx.query(
     'INSERT INTO outbox (id, alert_id, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4)',
     [randomUUID(), alertId, JSON.stringify(message), now],
   );
-  return alertId;
+}
+
+/** A repeat of an open alert: counted on it, and told to police as an update when it was sent. */
+async function updateAlert(
+  tx: Queryable,
+  q: { id: string; beaconId: string },
+  relatedAlertId: string,
+  kind: 'ALERT_UPDATED' | 'FAULT_CLEARED',
+  detail: Detail,
+  now: number,
+): Promise<void> {
+  await tx.query(
+    `UPDATE alerts SET occurrences = occurrences + $2, detail = detail || $3::jsonb, updated_at = $4,
+            closed_at = CASE WHEN $5 THEN $4::bigint ELSE closed_at END WHERE id = $1`,
+    [
+      relatedAlertId,
+      kind === 'ALERT_UPDATED' ? 1 : 0,
+      JSON.stringify(detail),
+      now,
+      kind === 'FAULT_CLEARED',
+    ],
+  );
+  await insertAlert(tx, q, { kind, detail, relatedAlertId, send: true }, now);
+}
+
+/** Was this gap told to police (a confirmed violation)? Only then do its updates go there too. */
+const sentToPolice = (g: Gap): boolean =>
+  g.queue === 'violation' && (g.status === 'confirmed' || g.status === 'resolved_by_evidence');
+
+/**
+ * Write what a decision changed besides the quarantine row, and return the state with the IDs of
+ * any alert it opened. The caller saves that state in the same transaction.
+ */
+export async function applyEffects(
+  tx: Queryable,
+  next: QuarantineState,
+  effects: readonly Effect[],
+  now: number,
+): Promise<QuarantineState> {
+  let state = next;
+  for (const e of effects) {
+    switch (e.type) {
+      case 'gap_closed': {
+        await tx.query(
+          'UPDATE alerts SET status = $2, closed_at = $3, evidence_until = $4, updated_at = $3 WHERE id = $1',
+          [e.gap.id, e.status, now, state.gap?.evidenceUntil ?? null],
+        );
+        if (sentToPolice(e.gap))
+          await insertAlert(
+            tx,
+            next,
+            {
+              kind: 'RESOLVED_BY_EVIDENCE',
+              relatedAlertId: e.gap.id,
+              detail: { lastPresenceAt: e.lastPresenceAt, coveredByEvidence: e.coveredByEvidence },
+              send: true,
+            },
+            now,
+          );
+        break;
+      }
+      case 'late_evidence': {
+        await tx.query(
+          'UPDATE alerts SET evidence_until = GREATEST(COALESCE(evidence_until, 0), $2), updated_at = $3 WHERE id = $1',
+          [e.gap.id, e.evidenceUntil, now],
+        );
+        if (sentToPolice(e.gap))
+          await insertAlert(
+            tx,
+            next,
+            {
+              kind: 'LATE_EVIDENCE',
+              relatedAlertId: e.gap.id,
+              detail: { evidenceUntil: e.evidenceUntil },
+              send: true,
+            },
+            now,
+          );
+        break;
+      }
+      case 'fault':
+        state = { ...state, fault: await raiseFault(tx, next, e.reasons, e.detail, now) };
+        break;
+      case 'fault_cleared':
+        await updateAlert(tx, next, e.alertId, 'FAULT_CLEARED', {}, now);
+        break;
+      case 'spoofing': {
+        const detail = { invalidTokens: e.invalidTokens, since: e.since };
+        const open = next.spoof?.id;
+        if (open) await updateAlert(tx, next, open, 'ALERT_UPDATED', detail, now);
+        const id =
+          open ||
+          (await insertAlert(
+            tx,
+            next,
+            { kind: 'SUSPECTED_SPOOFING', queue: 'maintenance', detail, open: true, send: true },
+            now,
+          ));
+        state = { ...state, spoof: { id, reported: e.invalidTokens } };
+        break;
+      }
+      case 'spoofing_cleared':
+        await updateAlert(tx, next, e.alertId, 'FAULT_CLEARED', {}, now);
+        break;
+    }
+  }
+  return state;
+}
+
+/** Open a BEACON_FAULT, or update the open one: one per quarantine, repeats update it. */
+export async function raiseFault(
+  tx: Queryable,
+  q: Pick<QuarantineState, 'id' | 'beaconId' | 'fault'>,
+  reasons: readonly FaultReason[],
+  detail: Detail,
+  now: number,
+): Promise<{ id: string; reasons: readonly FaultReason[] }> {
+  const all = { ...detail, reasons: reasons.join(',') };
+  if (q.fault?.id) {
+    await updateAlert(tx, q, q.fault.id, 'ALERT_UPDATED', all, now);
+    return { id: q.fault.id, reasons };
+  }
+  const id = await insertAlert(
+    tx,
+    q,
+    { kind: 'BEACON_FAULT', queue: 'maintenance', detail: all, open: true, send: true },
+    now,
+  );
+  return { id, reasons };
 }

@@ -8,7 +8,7 @@ import { type ReceivedToken, decide } from './decide.js';
 import { openBeaconKey } from './kek.js';
 import type { Metrics } from './metrics.js';
 import type { PresenceRequest } from '../../protocol/presence.js';
-import { lockStates, raiseAlert, saveState } from './store.js';
+import { applyEffects, lockStates, saveState } from './store.js';
 
 const KEY_CACHE_LIMIT = 100_000;
 
@@ -85,6 +85,8 @@ export class PresenceValidator {
     );
     const byHash = new Map(rows.map((r) => [r.sk_t_past_hash, r]));
     const tokensOf = new Map<string, ReceivedToken[]>();
+    // Tokens failing authentication under a quarantine's key: neighbours, noise, or spoofing.
+    const invalidOf = new Map<string, number>();
     for (const request of batch) {
       const q = byHash.get(request.keyHash);
       if (!q) {
@@ -92,15 +94,16 @@ export class PresenceValidator {
         continue;
       }
       const keys = this.#keysFor(q.id, q.beacon_id, q.sk_beacon_sealed);
+      const list = tokensOf.get(q.id) ?? [];
+      tokensOf.set(q.id, list);
       for (const token of request.tokens) {
         const opened = authenticateToken(token, keys);
         if (!opened.ok) {
           metrics.tokens.inc({ result: opened.reason });
+          invalidOf.set(q.id, (invalidOf.get(q.id) ?? 0) + 1);
           continue;
         }
-        const list = tokensOf.get(q.id) ?? [];
         list.push({ fields: opened.fields, receivedAt: request.receivedAt });
-        tokensOf.set(q.id, list);
       }
     }
     if (!tokensOf.size) return;
@@ -108,23 +111,22 @@ export class PresenceValidator {
     await db.transaction(async (tx) => {
       const states = await lockStates(tx, [...tokensOf.keys()]);
       for (const [id, state] of [...states].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        const d = decide(state, tokensOf.get(id) ?? [], this.deps.rules, now);
+        const d = decide(state, tokensOf.get(id) ?? [], this.deps.rules, now, invalidOf.get(id));
         metrics.tokens.inc({ result: 'accepted' }, d.accepted);
         metrics.tokens.inc({ result: 'late_evidence' }, d.evidence);
         for (const [reason, n] of Object.entries(d.rejected))
           metrics.tokens.inc({ result: reason }, n);
-        await saveState(tx, d.next, now);
-        if (d.evidenceUntil !== null && state.gapAlert) {
-          await tx.query(
-            'UPDATE alerts SET evidence_until = GREATEST(COALESCE(evidence_until, 0), $2) WHERE id = $1',
-            [state.gapAlert.id, d.evidenceUntil],
-          );
-        }
         // Alerts exist only for monitored quarantines; a registered one just learns its beacon.
-        if (state.state !== 'monitoring') continue;
-        for (const e of d.events) {
-          await raiseAlert(tx, state, e, now);
-          metrics.alerts.inc({ kind: e.kind });
+        const effects = state.state === 'monitoring' ? d.effects : [];
+        const next = await applyEffects(tx, d.next, effects, now);
+        await saveState(
+          tx,
+          state.state === 'monitoring' ? next : { ...next, fault: null, spoof: null },
+          now,
+        );
+        for (const e of effects) {
+          if (e.type === 'gap_closed') metrics.gaps.inc({ step: e.status });
+          else metrics.alerts.inc({ kind: e.type });
         }
       }
     });

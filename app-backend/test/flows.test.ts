@@ -5,6 +5,7 @@ import { sealBlock } from '../../protocol/token/make.js';
 import { databaseTargets } from '../../test/support/databases.js';
 import { PRESENCE_RESPONSE_LENGTH } from '../../protocol/presence.js';
 import { openStatus } from '../../protocol/presence-status.js';
+import type { WatchdogResult } from '../src/watchdog.js';
 import {
   type Harness,
   PoliceStub,
@@ -19,6 +20,7 @@ import {
 } from './harness.js';
 
 const MIN = 60_000;
+const steps = (r: WatchdogResult) => r.provisional + r.confirmed + r.maintenance + r.deferred;
 
 for (const target of databaseTargets()) {
   describe(`app backend flows on ${target.name}`, function () {
@@ -39,7 +41,7 @@ for (const target of databaseTargets()) {
       await db.close();
     });
 
-    it('register → enable → presence → silence → NO_PRESENCE delivered once → presence → RECOVERED', async () => {
+    it('register → enable → presence → silence → PROVISIONAL (police not told) → grace → NO_PRESENCE delivered once → presence → RESOLVED_BY_EVIDENCE', async () => {
       const b = new TestBeacon();
       assert.equal((await register(h, b)).status, 201);
       assert.deepEqual((await police(h, `/internal/v1/beacons/${b.beaconId}/enable`)).json(), {
@@ -51,26 +53,63 @@ for (const target of databaseTargets()) {
         await h.backend.flush();
         h.clock.advance(MIN);
       }
-      assert.equal(await h.backend.watchdog(), 0, 'present: no alert');
+      assert.equal(steps(await h.backend.watchdog()), 0, 'present: no alert');
       h.clock.advance(2 * MIN); // 3 minutes since the last token: inside the 6-minute window
-      assert.equal(await h.backend.watchdog(), 0);
+      assert.equal(steps(await h.backend.watchdog()), 0);
       h.clock.advance(4 * MIN); // 7 minutes: past it
-      assert.equal(await h.backend.watchdog(), 1);
-      assert.equal(await h.backend.watchdog(), 0, 'one open alert, not one per tick');
+      assert.equal((await h.backend.watchdog()).provisional, 1);
+      assert.equal(await h.backend.deliver(), 0, 'provisional: the police are not told');
+      h.clock.advance(8 * MIN); // 15 minutes: the 10-minute grace runs from minute 10
+      assert.equal(steps(await h.backend.watchdog()), 0);
+      h.clock.advance(MIN);
+      assert.equal((await h.backend.watchdog()).confirmed, 1);
+      assert.equal(steps(await h.backend.watchdog()), 0, 'one open alert, not one per tick');
       assert.equal(await h.backend.deliver(), 1);
       const [alert] = stub.shown();
       assert.equal(alert?.kind, 'NO_PRESENCE');
       assert.equal(alert?.beaconId, b.beaconId);
       assert.equal(alert?.gapStartedAt, T0 + 4 * MIN);
+      assert.deepEqual(
+        [alert?.detail.provisionalAt, alert?.detail.confirmedAt, alert?.detail.graceSeconds],
+        [T0 + 10 * MIN, T0 + 20 * MIN, 600],
+      );
       assert.equal(await h.backend.deliver(), 0, 'delivered once');
 
       await presence(h, b.skTPast, [b.token(h.clock.ms)]);
       await h.backend.flush();
       await h.backend.deliver();
-      const recovered = stub.shown()[1];
-      assert.equal(recovered?.kind, 'RECOVERED');
-      assert.equal(recovered?.relatedAlertId, alert?.alertId);
+      const resolved = stub.shown()[1];
+      assert.equal(resolved?.kind, 'RESOLVED_BY_EVIDENCE');
+      assert.equal(resolved?.relatedAlertId, alert?.alertId);
+      assert.equal(
+        resolved?.detail.coveredByEvidence,
+        false,
+        'back home, not proven home all along',
+      );
       assert.equal(stub.received.length, 2);
+      const { rows } = await db.query<{ status: string }>(
+        "SELECT status FROM alerts WHERE kind = 'NO_PRESENCE'",
+      );
+      assert.deepEqual(rows, [{ status: 'resolved_by_evidence' }]);
+    });
+
+    it('presence during the grace clears the gap: the police never hear of it', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      h.clock.advance(7 * MIN);
+      assert.equal((await h.backend.watchdog()).provisional, 1);
+      h.clock.advance(9 * MIN); // Bluetooth back on within the grace
+      await presence(h, b.skTPast, [b.token(h.clock.ms)]);
+      await h.backend.flush();
+      h.clock.advance(2 * MIN);
+      assert.equal(steps(await h.backend.watchdog()), 0);
+      assert.equal(await h.backend.deliver(), 0);
+      assert.equal(stub.received.length, 0);
+      const { rows } = await db.query<{ status: string; closed_at: number }>(
+        "SELECT status, closed_at FROM alerts WHERE kind = 'NO_PRESENCE'",
+      );
+      assert.deepEqual(rows, [{ status: 'cleared', closed_at: h.clock.ms - 2 * MIN }]);
+      assert.equal(await metric(h, 'presence_gaps_total', 'step="cleared"'), 1);
     });
 
     it('answers real, dummy, unknown-key and invalid presence alike, before validating anything', async () => {
@@ -128,6 +167,14 @@ for (const target of databaseTargets()) {
       h.clock.advance(3 * MIN);
       await h.backend.watchdog();
       assert.deepEqual(await statusNow(), {
+        code: 'warning_grace',
+        since: last,
+        until: last + 16 * MIN,
+        serverTime: h.clock.ms,
+      });
+      h.clock.advance(10 * MIN);
+      await h.backend.watchdog();
+      assert.deepEqual(await statusNow(), {
         code: 'reported',
         since: last,
         until: null,
@@ -181,14 +228,15 @@ for (const target of databaseTargets()) {
       assert.equal(rows[0]?.last_counter, 0, 'only the first, valid token moved the state');
     });
 
-    it('late evidence from a relay that was offline annotates the alert it covers', async () => {
+    it('late evidence from a relay that was offline resolves the alert it covers as proven presence', async () => {
       const b = new TestBeacon();
       await monitored(h, b);
       const start = h.clock.ms;
       const buffered: Uint8Array[] = [];
       for (let i = 1; i <= 20; i++) buffered.push(b.token(start + i * MIN)); // relay offline, still hearing the beacon
       h.clock.advance(20 * MIN);
-      await h.backend.watchdog();
+      await h.backend.watchdog(); // provisional (window passed at minute 6)
+      await h.backend.watchdog(); // confirmed (grace ended at minute 16)
       await h.backend.deliver();
       assert.equal(stub.shown()[0]?.kind, 'NO_PRESENCE');
       // Back online: the oldest first, as the relay sends them.
@@ -196,20 +244,20 @@ for (const target of databaseTargets()) {
       await h.backend.flush();
       await h.backend.deliver();
       const kinds = stub.shown().map((a) => a.kind);
-      assert.deepEqual(kinds, ['NO_PRESENCE', 'RECOVERED', 'LATE_EVIDENCE']);
-      const evidence = stub.shown()[2];
-      assert.equal(evidence?.relatedAlertId, stub.shown()[0]?.alertId);
-      // Tokens older than the 7-minute max age prove the past (minutes 1–12); newer ones are live presence.
-      assert.equal((evidence?.detail as { evidenceUntil: number }).evidenceUntil, start + 12 * MIN);
-      assert.equal(
-        (stub.shown()[1]?.detail as { lastPresenceAt: number }).lastPresenceAt,
-        start + 20 * MIN,
-      );
+      assert.deepEqual(kinds, ['NO_PRESENCE', 'RESOLVED_BY_EVIDENCE']);
+      const resolved = stub.shown()[1];
+      assert.equal(resolved?.relatedAlertId, stub.shown()[0]?.alertId);
+      // Tokens older than the 7-minute max age prove the past (minutes 1–12) and newer ones are live
+      // presence: together, no window-long hole from the gap's start on.
+      assert.deepEqual(resolved?.detail, {
+        lastPresenceAt: start + 20 * MIN,
+        coveredByEvidence: true,
+      });
       assert.equal(await metric(h, 'presence_tokens_total', 'result="late_evidence"'), 12);
       assert.equal(await metric(h, 'presence_tokens_total', 'result="accepted"'), 1 + 8);
     });
 
-    it('learns a drifting beacon clock within the slew bound and raises CLOCK_DRIFT past the threshold', async () => {
+    it('learns a drifting beacon clock within the slew bound and raises BEACON_FAULT (clock_drift) past the threshold', async () => {
       await h.backend.close();
       h = await startBackend(db, stub, { rules: { slewPpm: 50_000, driftAlertSeconds: 120 } });
       const b = new TestBeacon();
@@ -222,9 +270,9 @@ for (const target of databaseTargets()) {
         await h.backend.flush();
       }
       await h.backend.deliver();
-      const drift = stub.shown().find((a) => a.kind === 'CLOCK_DRIFT');
-      assert.ok(drift, 'CLOCK_DRIFT raised');
-      assert.ok(Number((drift.detail as { offsetSeconds: number }).offsetSeconds) > 120);
+      const drift = stub.shown().find((a) => a.kind === 'BEACON_FAULT');
+      assert.equal(drift?.detail.reasons, 'clock_drift');
+      assert.ok(Number(drift?.detail.offsetSeconds) > 120);
       assert.equal(
         stub.shown().filter((a) => a.kind === 'NO_PRESENCE').length,
         0,
@@ -232,29 +280,57 @@ for (const target of databaseTargets()) {
       );
     });
 
-    it('flags restarts and low battery from the signed token fields, once each', async () => {
+    it('keeps one BEACON_FAULT for restarts and low battery: repeats update it, a new battery clears it', async () => {
       const b = new TestBeacon();
       await monitored(h, b);
-      await presence(h, b.skTPast, [b.token(h.clock.ms, { rebooted: true, battery: 12 })]);
-      await h.backend.flush();
-      h.clock.advance(MIN);
-      await presence(h, b.skTPast, [b.token(h.clock.ms, { battery: 11 })]);
-      await h.backend.flush();
-      await h.backend.deliver();
+      const send = async (opts: { rebooted?: boolean; battery?: number }) => {
+        await presence(h, b.skTPast, [b.token(h.clock.ms, opts)]);
+        await h.backend.flush();
+        await h.backend.deliver();
+        h.clock.advance(MIN);
+      };
+      await send({ rebooted: true, battery: 12 });
+      await send({ battery: 11 });
+      await send({ battery: 10 });
+      assert.deepEqual(
+        stub.shown().map((a) => [a.kind, a.detail.reasons]),
+        [['BEACON_FAULT', 'low_battery,rebooted']],
+        'one alert; a reading that stays low is no repeat',
+      );
+      await send({ rebooted: true, battery: 10 });
+      const fault = stub.shown()[0];
       assert.deepEqual(
         stub
           .shown()
-          .map((a) => a.kind)
-          .sort(),
-        ['BEACON_RESTARTED', 'LOW_BATTERY'],
+          .slice(1)
+          .map((a) => [a.kind, a.relatedAlertId]),
+        [['ALERT_UPDATED', fault?.alertId]],
       );
+      await send({ rebooted: true, battery: 100 }); // battery replaced: the beacon restarts
+      await send({ battery: 100 });
+      assert.deepEqual(
+        stub
+          .shown()
+          .slice(2)
+          .map((a) => [a.kind, a.relatedAlertId]),
+        [
+          ['ALERT_UPDATED', fault?.alertId],
+          ['FAULT_CLEARED', fault?.alertId],
+        ],
+      );
+      const { rows } = await db.query<{ occurrences: number; closed: boolean }>(
+        "SELECT occurrences, closed_at IS NOT NULL AS closed FROM alerts WHERE kind = 'BEACON_FAULT'",
+      );
+      assert.deepEqual(rows, [{ occurrences: 3, closed: true }]);
+      assert.equal(stub.shown().filter((a) => a.kind === 'NO_PRESENCE').length, 0);
     });
 
     it('keeps alerts while the police backend is down for hours, then delivers each once', async () => {
       const b = new TestBeacon();
       await monitored(h, b);
       await stub.down();
-      h.clock.advance(10 * MIN);
+      h.clock.advance(20 * MIN);
+      await h.backend.watchdog();
       await h.backend.watchdog();
       for (let hour = 0; hour < 3 * 60; hour += 5) {
         assert.equal(await h.backend.deliver(), 0);
@@ -271,7 +347,8 @@ for (const target of databaseTargets()) {
     it('redelivers an alert whose answer was lost mid-delivery; the police side shows it once', async () => {
       const b = new TestBeacon();
       await monitored(h, b);
-      h.clock.advance(10 * MIN);
+      h.clock.advance(20 * MIN);
+      await h.backend.watchdog();
       await h.backend.watchdog();
       stub.dropBeforeAnswer = true;
       assert.equal(await h.backend.deliver(), 0);
@@ -293,7 +370,7 @@ for (const target of databaseTargets()) {
         { sk_t_past_hash: null, sk_beacon_sealed: null, state: 'ended', deadline: null },
       ]);
       h.clock.advance(30 * MIN);
-      assert.equal(await h.backend.watchdog(), 0);
+      assert.equal(steps(await h.backend.watchdog()), 0);
       await presence(h, b.skTPast, [b.token(h.clock.ms)]);
       await h.backend.flush();
       assert.equal(await metric(h, 'presence_tokens_total', 'result="unknown_key"'), 1);
@@ -306,14 +383,19 @@ for (const target of databaseTargets()) {
         state: 'pending',
       });
       h.clock.advance(30 * MIN);
-      assert.equal(await h.backend.watchdog(), 0);
+      assert.equal(steps(await h.backend.watchdog()), 0);
       assert.equal((await register(h, b)).status, 201);
       h.clock.advance(7 * MIN);
-      assert.equal(await h.backend.watchdog(), 1, 'the earlier enable took effect at registration');
+      assert.equal(
+        (await h.backend.watchdog()).provisional,
+        1,
+        'the earlier enable took effect at registration',
+      );
       const other = new TestBeacon();
       assert.equal((await register(h, other)).status, 201);
       h.clock.advance(60 * MIN);
-      assert.equal(await h.backend.watchdog(), 0, 'registered but never enabled: not monitored');
+      const later = await h.backend.watchdog();
+      assert.deepEqual([later.provisional, later.confirmed], [0, 1], 'the unenabled one: nothing');
     });
 
     it('stores no key in the clear: a dump of every table holds neither SK_BEACON nor SK_T_PAST', async () => {
@@ -321,7 +403,7 @@ for (const target of databaseTargets()) {
       await monitored(h, b);
       const dump = JSON.stringify(
         await Promise.all(
-          ['quarantines', 'alerts', 'outbox', 'pending_enables', 'used_jtis'].map((t) =>
+          ['quarantines', 'alerts', 'outbox', 'pending_enables', 'used_jtis', 'absences'].map((t) =>
             db.query(`SELECT * FROM ${t}`).then((r) => r.rows),
           ),
         ),

@@ -1,3 +1,4 @@
+import type { AlertMessage } from '../src/store.js';
 import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -51,7 +52,7 @@ export function authorityJwt(body: string, now: number, o: JwtOverrides = {}): s
 
 /** A police backend stand-in on real mutual TLS: records alerts by idempotency key; can go down and up. */
 export class PoliceStub {
-  readonly received: { id: string; body: Record<string, unknown> }[] = [];
+  readonly received: { id: string; body: AlertMessage }[] = [];
   /** When set, the stub reads the alert, then drops the connection without answering. */
   dropBeforeAnswer = false;
   #server: Server | undefined;
@@ -74,7 +75,7 @@ export class PoliceStub {
           const id = String(req.headers['idempotency-key']);
           this.received.push({
             id,
-            body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+            body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as AlertMessage,
           });
           if (this.dropBeforeAnswer) return void req.socket.destroy();
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
@@ -94,8 +95,8 @@ export class PoliceStub {
   }
 
   /** Alerts as the police would show them: one per idempotency key. */
-  shown(): Record<string, unknown>[] {
-    const seen = new Map<string, Record<string, unknown>>();
+  shown(): AlertMessage[] {
+    const seen = new Map<string, AlertMessage>();
     for (const r of this.received) if (!seen.has(r.id)) seen.set(r.id, r.body);
     return [...seen.values()];
   }
@@ -144,13 +145,21 @@ export class TestBeacon {
 
   token(
     atMs: number,
-    fields: { battery?: number | null; rebooted?: boolean; counter?: number } = {},
+    fields: {
+      battery?: number | null;
+      rebooted?: boolean;
+      counter?: number;
+      clockNotSet?: boolean;
+    } = {},
   ): Uint8Array {
     return makeToken(this.keys, {
-      unixSeconds: Math.floor(atMs / 1000 + this.offsetSeconds),
+      // A beacon that lost its time counts from 2000-01-01, as Espruino does after a power loss.
+      unixSeconds: fields.clockNotSet
+        ? 946_684_800 + (this.counter % 3600) * 60
+        : Math.floor(atMs / 1000 + this.offsetSeconds),
       counter: fields.counter ?? this.counter++,
       batteryPercent: fields.battery === undefined ? 80 : fields.battery,
-      clockNotSet: false,
+      clockNotSet: fields.clockNotSet ?? false,
       rebooted: fields.rebooted ?? false,
     });
   }
@@ -179,12 +188,25 @@ export async function register(h: Client, b: TestBeacon, jwtOverrides: JwtOverri
 }
 
 /** A request from the police backend to the internal listener, with its client certificate. */
-export async function police(h: Client, path: string, method = 'POST') {
+export async function police(h: Client, path: string, method = 'POST', body?: unknown) {
   const pki = await testPki();
-  return httpsRequest(h.backend.internalPort, method, path, {
-    ca: pki.ca.cert,
-    cert: pki.policeBackend.cert,
-    key: pki.policeBackend.key,
+  return httpsRequest(
+    h.backend.internalPort,
+    method,
+    path,
+    { ca: pki.ca.cert, cert: pki.policeBackend.cert, key: pki.policeBackend.key },
+    body === undefined ? undefined : JSON.stringify(body),
+    body === undefined ? {} : { 'content-type': 'application/json' },
+  );
+}
+
+/** A request from the health authority: a JWT bound to this exact body. */
+export async function authority(h: Client, method: string, path: string, body?: unknown) {
+  const pki = await testPki();
+  const text = body === undefined ? '' : JSON.stringify(body);
+  return httpsRequest(h.backend.publicPort, method, path, { ca: pki.ca.cert }, text, {
+    authorization: `Bearer ${authorityJwt(text, h.clock.ms)}`,
+    'content-type': 'application/json',
   });
 }
 

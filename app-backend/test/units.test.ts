@@ -28,10 +28,12 @@ const state = (over: Partial<QuarantineState> = {}): QuarantineState => ({
   battery: 80,
   flags: 0,
   deadline: NOW + 300_000,
-  openAlertId: null,
-  driftAlerted: false,
-  lowBatteryAlerted: false,
-  gapAlert: null,
+  gap: null,
+  fault: null,
+  spoof: null,
+  invalidStreak: 0,
+  invalidSince: null,
+  clockNotSetAt: null,
   ...over,
 });
 const token = (unixSeconds: number, counter: number) => ({
@@ -86,27 +88,60 @@ describe('presence rules', () => {
     assert.equal(d.next.deadline, NOW + 360_000);
   });
 
-  it('counts a stale token as evidence only inside the alerted gap', () => {
-    const gap = { id: 'a1', gapStartedAt: NOW - 3_600_000, closedAt: null, evidenceUntil: null };
-    const inGap = decide(
-      state({ gapAlert: gap, openAlertId: 'a1' }),
-      [token(NOW / 1000 - 1800, 50)],
-      DEFAULT_RULES,
-      NOW,
-    );
-    assert.equal(inGap.evidence, 1);
-    assert.equal(inGap.evidenceUntil, NOW - 1_800_000);
-    assert.deepEqual(
-      inGap.events.map((e) => e.kind),
-      ['LATE_EVIDENCE'],
-    );
-    const beforeGap = decide(
-      state({ gapAlert: gap }),
-      [token(NOW / 1000 - 7200, 50)],
-      DEFAULT_RULES,
-      NOW,
-    );
+  it('counts a stale token as evidence only inside the gap, and only without a window-long hole', () => {
+    const gap = {
+      id: 'a1',
+      status: 'confirmed' as const,
+      queue: 'violation' as const,
+      gapStartedAt: NOW - 3_600_000,
+      closedAt: null,
+      evidenceUntil: null,
+    };
+    const q = state({ gap, lastPresenceAt: gap.gapStartedAt, deadline: null });
+    const contiguous = decide(q, [token(NOW / 1000 - 3400, 50)], DEFAULT_RULES, NOW);
+    assert.equal(contiguous.evidence, 1);
+    assert.deepEqual(contiguous.effects, [
+      { type: 'late_evidence', gap, evidenceUntil: NOW - 3_400_000 },
+    ]);
+    // Twenty minutes after the gap began, with nothing in between: proves nothing about the gap.
+    const holed = decide(q, [token(NOW / 1000 - 2400, 50)], DEFAULT_RULES, NOW);
+    assert.equal(holed.evidence, 1);
+    assert.deepEqual(holed.effects, []);
+    const beforeGap = decide(q, [token(NOW / 1000 - 7200, 50)], DEFAULT_RULES, NOW);
     assert.deepEqual([beforeGap.evidence, beforeGap.rejected.stale], [0, 1]);
+  });
+
+  it('never counts a clock-not-set token as presence, however fresh its counter', () => {
+    const notSet = {
+      ...token(1000, 101),
+      fields: { ...token(1000, 101).fields, clockNotSet: true },
+    };
+    const d = decide(state(), [notSet], DEFAULT_RULES, NOW);
+    assert.equal(d.accepted, 0);
+    assert.deepEqual(d.rejected, { clock_not_set: 1 });
+    assert.equal(d.next.lastPresenceAt, NOW - 60_000);
+    assert.equal(d.next.clockNotSetAt, NOW);
+    assert.deepEqual(
+      d.effects.map((e) => (e.type === 'fault' ? e.reasons : e.type)),
+      [['clock_not_set']],
+    );
+  });
+
+  it('suspects spoofing when invalid tokens keep arriving during a silence, and reports growth by doubling', () => {
+    const silent = state({ lastPresenceAt: NOW - 20 * 60_000 });
+    let q = silent;
+    const reported: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const d = decide(q, [], DEFAULT_RULES, NOW, 5);
+      for (const e of d.effects) if (e.type === 'spoofing') reported.push(e.invalidTokens);
+      q = { ...d.next, spoof: d.next.spoof && { ...d.next.spoof, id: d.next.spoof.id || 's1' } };
+    }
+    assert.deepEqual(reported, [10, 20, 40]);
+    const home = decide(state(), [], DEFAULT_RULES, NOW, 50);
+    assert.deepEqual(home.effects, [], 'a neighbour heard while at home is no spoofing');
+    const back = decide(q, [token(NOW / 1000, 101)], DEFAULT_RULES, NOW);
+    assert.ok(back.effects.some((e) => e.type === 'spoofing_cleared'));
+    assert.equal(back.next.invalidStreak, 0);
   });
 });
 

@@ -115,7 +115,10 @@ for (const target of databaseTargets()) {
       await presence(h, beacon.skTPast, [beacon.token(clock.ms)]);
       await up.flush();
       clock.advance(7 * MIN);
-      assert.equal(await up.watchdog(), 1);
+      assert.equal((await up.watchdog()).provisional, 1);
+      assert.equal(await up.deliver(), 0, 'provisional: the person is warned, the police are not');
+      clock.advance(10 * MIN);
+      assert.equal((await up.watchdog()).confirmed, 1);
       assert.equal(await up.deliver(), 1);
       const { alerts } = (await api(police, again, 'GET', '/api/alerts?view=queue')).json<{
         alerts: { kind: string; address: string; beaconId: string }[];
