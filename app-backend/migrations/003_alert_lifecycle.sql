@@ -7,6 +7,9 @@ ALTER TABLE alerts ADD COLUMN status text;
 ALTER TABLE alerts ADD COLUMN queue text CHECK (queue IN ('violation', 'maintenance'));
 ALTER TABLE alerts ADD COLUMN occurrences integer NOT NULL DEFAULT 1;
 ALTER TABLE alerts ADD COLUMN updated_at bigint;
+-- When a gap's confirmation was withheld because the person's relay had gone silent (a flat or
+-- switched-off phone, or no network): silence proves nothing either way, late evidence may follow.
+ALTER TABLE alerts ADD COLUMN held_at bigint;
 
 UPDATE alerts SET status = CASE WHEN closed_at IS NULL THEN 'confirmed' ELSE 'resolved_by_evidence' END,
                   queue = 'violation'
@@ -29,6 +32,8 @@ ALTER TABLE quarantines ADD COLUMN spoof_reported integer NOT NULL DEFAULT 0;
 ALTER TABLE quarantines ADD COLUMN invalid_streak integer NOT NULL DEFAULT 0;
 ALTER TABLE quarantines ADD COLUMN invalid_since bigint;
 ALTER TABLE quarantines ADD COLUMN clock_not_set_at bigint;
+-- When the person's relay last sent any presence request (it sends one every cycle, tokens or not).
+ALTER TABLE quarantines ADD COLUMN last_request_at bigint;
 
 -- deadline is now "when the watchdog must next look": the window's end, the grace's end, or the
 -- end of an absence; NULL once a gap is confirmed (nothing more is due until presence returns).

@@ -39,6 +39,10 @@ export interface Rules {
   readonly criticalBatteryPercent: number;
   /** Tokens failing authentication under a quarantine's key, none valid, during a gap: possible spoofing. */
   readonly spoofingThreshold: number;
+  /** No request from the relay for this long: it is silent (phone off or offline), not away. */
+  readonly relaySilentSeconds: number;
+  /** How long a silent relay's gap waits for the relay (and its late evidence) before police is told. */
+  readonly silentGraceSeconds: number;
   /** Longest authorised absence. */
   readonly maxAbsenceSeconds: number;
 }
@@ -54,6 +58,8 @@ export const DEFAULT_RULES: Rules = {
   graceSeconds: 600,
   criticalBatteryPercent: 5,
   spoofingThreshold: 10,
+  relaySilentSeconds: 660,
+  silentGraceSeconds: 12 * 3600,
   maxAbsenceSeconds: 86_400,
 };
 
@@ -133,6 +139,18 @@ export function loadConfig(env: Env = process.env): AppBackendConfig {
         100,
       ),
       spoofingThreshold: int('APP_SPOOFING_THRESHOLD', DEFAULT_RULES.spoofingThreshold, 1, 100_000),
+      relaySilentSeconds: int(
+        'APP_RELAY_SILENT_SECONDS',
+        DEFAULT_RULES.relaySilentSeconds,
+        60,
+        86_400,
+      ),
+      silentGraceSeconds: int(
+        'APP_SILENT_GRACE_SECONDS',
+        DEFAULT_RULES.silentGraceSeconds,
+        0,
+        7 * 86_400,
+      ),
       maxAbsenceSeconds: int(
         'APP_MAX_ABSENCE_SECONDS',
         DEFAULT_RULES.maxAbsenceSeconds,

@@ -18,6 +18,8 @@ export interface Gap {
   /** Presence proven without a window-long hole from gapStartedAt up to here (late evidence). */
   readonly evidenceUntil: number | null;
   readonly closedAt: number | null;
+  /** When confirmation was withheld because the relay was silent. */
+  readonly heldAt: number | null;
 }
 
 export interface QuarantineState {
@@ -42,6 +44,8 @@ export interface QuarantineState {
   readonly invalidStreak: number;
   readonly invalidSince: number | null;
   readonly clockNotSetAt: number | null;
+  /** When the relay last sent any request (with tokens or none). */
+  readonly lastRequestAt: number | null;
 }
 
 export const isOpen = (g: Gap | null): g is Gap =>
@@ -64,6 +68,13 @@ export type Effect =
       readonly by: 'presence' | 'evidence' | 'absence';
     }
   | { readonly type: 'late_evidence'; readonly gap: Gap; readonly evidenceUntil: number }
+  /** A gap held while the relay was silent ended without proof either way: officers may look. */
+  | {
+      readonly type: 'relay_silent';
+      readonly gap: Gap;
+      readonly silentFrom: number;
+      readonly silentUntil: number;
+    }
   | {
       readonly type: 'fault';
       readonly reasons: readonly FaultReason[];
@@ -98,17 +109,26 @@ export function nextOffset(
   return current + Math.max(-bound, Math.min(bound, delta));
 }
 
+/** What else a batch saw for this quarantine besides its valid tokens. */
+export interface Seen {
+  /** Tokens that failed authentication under its key. */
+  readonly invalidTokens?: number | undefined;
+  /** The latest request from its relay, tokens or none. */
+  readonly requestAt?: number | undefined;
+}
+
 /**
- * Apply the tokens that authenticated under this quarantine's key (and the count of those that
- * did not) to its state at `now`.
+ * Apply the tokens that authenticated under this quarantine's key (and what else the batch saw)
+ * to its state at `now`.
  */
 export function decide(
   q: QuarantineState,
   tokens: readonly ReceivedToken[],
   rules: Rules,
   now: number,
-  invalidTokens = 0,
+  seen: Seen = {},
 ): Decision {
+  const invalidTokens = seen.invalidTokens ?? 0;
   const rejected: Decision['rejected'] = {};
   const reject = (r: RejectReason) => (rejected[r] = (rejected[r] ?? 0) + 1);
   const effects: Effect[] = [];
@@ -207,6 +227,13 @@ export function decide(
       lastPresenceAt,
       by: accepted > 0 ? 'presence' : 'evidence',
     });
+    if (gap.heldAt !== null && !coveredByEvidence)
+      effects.push({
+        type: 'relay_silent',
+        gap,
+        silentFrom: frontier,
+        silentUntil: lastPresenceAt,
+      });
     deadline = lastPresenceAt + window;
   } else {
     if (gap && evidenceGrew) {
@@ -285,6 +312,7 @@ export function decide(
       invalidStreak,
       invalidSince,
       clockNotSetAt,
+      lastRequestAt: Math.max(q.lastRequestAt ?? 0, seen.requestAt ?? 0) || q.lastRequestAt,
     },
     accepted,
     evidence,

@@ -99,10 +99,10 @@ export function presenceHandler(deps: HttpDeps) {
       const parsed = parsePresenceBody(body, now);
       if (typeof parsed === 'string') return refuse(400, parsed);
       if (!deps.rateLimiter.take(parsed.keyHash, now)) return refuse(429, 'RATE_LIMITED');
-      if (!deps.validator.enqueue(parsed)) return refuse(503, 'OVERLOADED');
+      const status = deps.statuses.statusFor(parsed.keyHash, now);
+      if (!deps.validator.enqueue(parsed, status !== undefined)) return refuse(503, 'OVERLOADED');
       metrics.requests.inc({ outcome: 'accepted' });
       // Sealed for a registered key (OpenSSL; the costliest step of the request), random bytes otherwise.
-      const status = deps.statuses.statusFor(parsed.keyHash, now);
       const answer = status ? sealStatusNode(body.subarray(2, 34), status) : randomStatus();
       res.writeHead(202, {
         'content-type': 'application/octet-stream',

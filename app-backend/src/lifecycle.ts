@@ -30,7 +30,9 @@ export interface DueQuarantine {
   readonly lastPresenceAt: number | null;
   readonly enabledAt: number | null;
   /** The open gap, if any (provisional or confirmed). */
-  readonly gap: Pick<Gap, 'status' | 'gapStartedAt'> | null;
+  readonly gap: (Pick<Gap, 'status' | 'gapStartedAt'> & { readonly provisionalAt: number }) | null;
+  /** When the relay last sent any request. */
+  readonly lastRequestAt: number | null;
   readonly battery: number | null;
   readonly clockNotSetAt: number | null;
   readonly absences: readonly Absence[];
@@ -46,7 +48,11 @@ export type WatchAction =
       readonly type: 'confirm';
       readonly queue: 'violation' | 'maintenance';
       readonly reason: FaultReason | null;
+      /** Told because the relay stayed silent past the silent grace, not because it saw the absence. */
+      readonly relaySilent: boolean;
     }
+  /** The grace passed but the relay is silent: wait for it (and its late evidence), look again. */
+  | { readonly type: 'hold'; readonly recheckAt: number }
   | { readonly type: 'none' };
 
 export function watchAction(q: DueQuarantine, rules: Rules, now: number): WatchAction {
@@ -64,11 +70,26 @@ export function watchAction(q: DueQuarantine, rules: Rules, now: number): WatchA
   }
   // A signed critical battery reading before the silence: the beacon has most likely died.
   if (q.battery !== null && q.battery <= rules.criticalBatteryPercent)
-    return { type: 'confirm', queue: 'maintenance', reason: 'battery_depleted' };
+    return {
+      type: 'confirm',
+      queue: 'maintenance',
+      reason: 'battery_depleted',
+      relaySilent: false,
+    };
   // Signed tokens keep arriving but with no clock: the beacon restarted and lost its time.
   if (q.clockNotSetAt !== null && q.clockNotSetAt >= q.gap.gapStartedAt)
-    return { type: 'confirm', queue: 'maintenance', reason: 'clock_not_set' };
-  return { type: 'confirm', queue: 'violation', reason: null };
+    return { type: 'confirm', queue: 'maintenance', reason: 'clock_not_set', relaySilent: false };
+  // A relay that sends nothing at all (flat battery, switched off, no network) proves nothing
+  // either way; one that keeps sending without the beacon's tokens is away from it.
+  const silent =
+    q.lastRequestAt === null || now - q.lastRequestAt > rules.relaySilentSeconds * 1000;
+  const holdUntil = q.gap.provisionalAt + rules.silentGraceSeconds * 1000;
+  if (silent && now < holdUntil)
+    return {
+      type: 'hold',
+      recheckAt: Math.min(holdUntil, now + (rules.relaySilentSeconds * 1000) / 2),
+    };
+  return { type: 'confirm', queue: 'violation', reason: null, relaySilent: silent };
 }
 
 export interface StatusInput {

@@ -25,6 +25,7 @@ interface Row {
   invalid_streak: number;
   invalid_since: number | null;
   clock_not_set_at: number | null;
+  last_request_at: number | null;
 }
 
 interface GapRow {
@@ -35,6 +36,7 @@ interface GapRow {
   gap_started_at: number;
   evidence_until: number | null;
   closed_at: number | null;
+  held_at: number | null;
 }
 
 /** Lock and load quarantines in id order (a fixed order, so concurrent batches cannot deadlock). */
@@ -49,7 +51,7 @@ export async function lockStates(
   );
   // The latest gap, open or closed: late evidence may still cover a closed one.
   const { rows: gaps } = await tx.query<GapRow>(
-    `SELECT DISTINCT ON (quarantine_id) quarantine_id, id, status, queue, gap_started_at, evidence_until, closed_at
+    `SELECT DISTINCT ON (quarantine_id) quarantine_id, id, status, queue, gap_started_at, evidence_until, closed_at, held_at
        FROM alerts WHERE quarantine_id = ANY($1::uuid[]) AND kind = 'NO_PRESENCE'
       ORDER BY quarantine_id, created_at DESC, id`,
     [sorted],
@@ -81,6 +83,7 @@ export async function lockStates(
             gapStartedAt: g.gap_started_at,
             evidenceUntil: g.evidence_until,
             closedAt: g.closed_at,
+            heldAt: g.held_at,
           }
         : null,
       fault: r.fault_alert_id
@@ -90,6 +93,7 @@ export async function lockStates(
       invalidStreak: r.invalid_streak,
       invalidSince: r.invalid_since,
       clockNotSetAt: r.clock_not_set_at,
+      lastRequestAt: r.last_request_at,
     });
   }
   return out;
@@ -101,7 +105,7 @@ export async function saveState(tx: Queryable, s: QuarantineState, now: number):
     `UPDATE quarantines SET last_presence_at = $2, last_received_at = $3, last_counter = $4, clock_offset_seconds = $5,
        offset_updated_at = $6, battery = $7, flags = $8, deadline = $9, open_alert_id = $10, fault_alert_id = $11,
        fault_reasons = $12, spoof_alert_id = $13, spoof_reported = $14, invalid_streak = $15, invalid_since = $16,
-       clock_not_set_at = $17, status_changed_at = $18 WHERE id = $1`,
+       clock_not_set_at = $17, status_changed_at = $18, last_request_at = $19 WHERE id = $1`,
     [
       s.id,
       s.lastPresenceAt,
@@ -121,6 +125,7 @@ export async function saveState(tx: Queryable, s: QuarantineState, now: number):
       s.invalidSince,
       s.clockNotSetAt,
       now,
+      s.lastRequestAt,
     ],
   );
 }
@@ -133,6 +138,7 @@ export const MESSAGE_KINDS = [
   'LATE_EVIDENCE',
   'ALERT_UPDATED',
   'FAULT_CLEARED',
+  'RELAY_SILENT',
 ] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 type Detail = Record<string, number | string | boolean | null>;
@@ -292,6 +298,21 @@ export async function applyEffects(
           );
         break;
       }
+      case 'relay_silent':
+        await insertAlert(
+          tx,
+          next,
+          {
+            kind: 'RELAY_SILENT',
+            queue: 'maintenance',
+            relatedAlertId: e.gap.id,
+            gapStartedAt: e.gap.gapStartedAt,
+            detail: { silentFrom: e.silentFrom, silentUntil: e.silentUntil },
+            send: true,
+          },
+          now,
+        );
+        break;
       case 'fault':
         state = { ...state, fault: await raiseFault(tx, next, e.reasons, e.detail, now) };
         break;

@@ -12,12 +12,14 @@ import { applyEffects, lockStates, saveState } from './store.js';
 
 const KEY_CACHE_LIMIT = 100_000;
 
+type QueuedRequest = PresenceRequest & { readonly registered: boolean };
+
 /**
  * Validates queued presence after the answer has gone out: crypto first (no locks held), then
  * the rules under row locks in one transaction per batch. Failed tokens are counted, never stored.
  */
 export class PresenceValidator {
-  readonly #queue: PresenceRequest[] = [];
+  readonly #queue: QueuedRequest[] = [];
   readonly #keys = new Map<string, { beaconId: string; keys: BeaconKeys }>();
   #running: Promise<void> | undefined;
 
@@ -33,10 +35,14 @@ export class PresenceValidator {
     },
   ) {}
 
-  /** False when the queue is full: the caller sheds load before accepting the request. */
-  enqueue(request: PresenceRequest): boolean {
+  /**
+   * False when the queue is full: the caller sheds load before accepting the request. `registered`
+   * (from the status cache) lets a token-less request of a registered key count as its relay
+   * being alive, without looking up the token-less dummies everyone else sends.
+   */
+  enqueue(request: PresenceRequest, registered = false): boolean {
     if (this.#queue.length >= this.deps.maxQueue) return false;
-    this.#queue.push(request);
+    this.#queue.push({ ...request, registered });
     this.deps.metrics.queueDepth.set(this.#queue.length);
     return true;
   }
@@ -69,10 +75,12 @@ export class PresenceValidator {
     }
   }
 
-  async #processBatch(batch: PresenceRequest[]): Promise<void> {
+  async #processBatch(batch: QueuedRequest[]): Promise<void> {
     const { db, metrics } = this.deps;
     metrics.queueDepth.set(this.#queue.length);
-    const hashes = [...new Set(batch.filter((r) => r.tokens.length).map((r) => r.keyHash))];
+    const hashes = [
+      ...new Set(batch.filter((r) => r.tokens.length || r.registered).map((r) => r.keyHash)),
+    ];
     if (!hashes.length) return;
     const { rows } = await db.query<{
       id: string;
@@ -87,8 +95,10 @@ export class PresenceValidator {
     const tokensOf = new Map<string, ReceivedToken[]>();
     // Tokens failing authentication under a quarantine's key: neighbours, noise, or spoofing.
     const invalidOf = new Map<string, number>();
+    const requestAt = new Map<string, number>();
     for (const request of batch) {
       const q = byHash.get(request.keyHash);
+      if (q) requestAt.set(q.id, Math.max(requestAt.get(q.id) ?? 0, request.receivedAt));
       if (!q) {
         metrics.tokens.inc({ result: 'unknown_key' }, request.tokens.length);
         continue;
@@ -111,7 +121,10 @@ export class PresenceValidator {
     await db.transaction(async (tx) => {
       const states = await lockStates(tx, [...tokensOf.keys()]);
       for (const [id, state] of [...states].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        const d = decide(state, tokensOf.get(id) ?? [], this.deps.rules, now, invalidOf.get(id));
+        const d = decide(state, tokensOf.get(id) ?? [], this.deps.rules, now, {
+          invalidTokens: invalidOf.get(id),
+          requestAt: requestAt.get(id),
+        });
         metrics.tokens.inc({ result: 'accepted' }, d.accepted);
         metrics.tokens.inc({ result: 'late_evidence' }, d.evidence);
         for (const [reason, n] of Object.entries(d.rejected))

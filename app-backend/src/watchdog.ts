@@ -21,6 +21,8 @@ interface DueRow {
   open_alert_id: string | null;
   gap_status: 'provisional' | 'confirmed' | null;
   gap_started_at: number | null;
+  provisional_at: number | null;
+  last_request_at: number | null;
   fault_alert_id: string | null;
   fault_reasons: string;
 }
@@ -30,6 +32,8 @@ export interface WatchdogResult {
   confirmed: number;
   maintenance: number;
   deferred: number;
+  /** Gaps past their grace whose relay is silent, waiting for it. */
+  held: number;
 }
 
 /**
@@ -44,12 +48,19 @@ export async function watchdogTick(
   metrics: Metrics,
   log: Logger,
 ): Promise<WatchdogResult> {
-  const total: WatchdogResult = { provisional: 0, confirmed: 0, maintenance: 0, deferred: 0 };
+  const total: WatchdogResult = {
+    provisional: 0,
+    confirmed: 0,
+    maintenance: 0,
+    deferred: 0,
+    held: 0,
+  };
   for (;;) {
     const n = await db.transaction(async (tx) => {
       const { rows } = await tx.query<DueRow>(
         `SELECT q.id, q.beacon_id, q.deadline, q.window_seconds, q.last_presence_at, q.enabled_at, q.battery, q.clock_not_set_at,
-                q.open_alert_id, q.fault_alert_id, q.fault_reasons, a.status AS gap_status, a.gap_started_at
+                q.open_alert_id, q.fault_alert_id, q.fault_reasons, q.last_request_at, a.status AS gap_status,
+                a.gap_started_at, (a.detail->>'provisionalAt')::bigint AS provisional_at
            FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
           WHERE q.state = 'monitoring' AND q.deadline <= $1
           ORDER BY q.deadline LIMIT $2 FOR UPDATE OF q SKIP LOCKED`,
@@ -102,7 +113,12 @@ async function step(
   const q = { id: r.id, beaconId: r.beacon_id };
   const gap =
     r.open_alert_id && r.gap_status && r.gap_started_at !== null
-      ? { id: r.open_alert_id, status: r.gap_status, gapStartedAt: r.gap_started_at }
+      ? {
+          id: r.open_alert_id,
+          status: r.gap_status,
+          gapStartedAt: r.gap_started_at,
+          provisionalAt: r.provisional_at ?? r.gap_started_at + r.window_seconds * 1000,
+        }
       : null;
   const action = watchAction(
     {
@@ -112,6 +128,7 @@ async function step(
       gap,
       battery: r.battery,
       clockNotSetAt: r.clock_not_set_at,
+      lastRequestAt: r.last_request_at,
       absences,
     },
     rules,
@@ -138,6 +155,15 @@ async function step(
       await setQuarantine(action.until, action.clearGap ? null : (gap?.id ?? null));
       total.deferred++;
       return;
+    case 'hold':
+      if (!gap) return;
+      await tx.query('UPDATE alerts SET held_at = COALESCE(held_at, $2) WHERE id = $1', [
+        gap.id,
+        now,
+      ]);
+      await setQuarantine(action.recheckAt, gap.id);
+      total.held++;
+      return;
     case 'provisional': {
       const id = await insertAlert(
         tx,
@@ -163,7 +189,7 @@ async function step(
     }
     case 'confirm': {
       if (!gap) return;
-      const provisionalAt = r.deadline - rules.graceSeconds * 1000;
+      const provisionalAt = gap.provisionalAt;
       const detail = {
         lastPresenceAt: r.last_presence_at,
         provisionalAt,
@@ -171,6 +197,7 @@ async function step(
         graceSeconds: rules.graceSeconds,
         // The window ran out later than the last proof allowed: an absence ended in between.
         afterAbsence: provisionalAt > gap.gapStartedAt + r.window_seconds * 1000,
+        relaySilent: action.relaySilent,
       };
       await tx.query(
         `UPDATE alerts SET status = 'confirmed', queue = $2, updated_at = $3, detail = detail || $4::jsonb WHERE id = $1`,

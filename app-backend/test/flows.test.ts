@@ -16,6 +16,7 @@ import {
   police,
   presence,
   register,
+  relayAlive,
   startBackend,
 } from './harness.js';
 
@@ -60,6 +61,7 @@ for (const target of databaseTargets()) {
       assert.equal((await h.backend.watchdog()).provisional, 1);
       assert.equal(await h.backend.deliver(), 0, 'provisional: the police are not told');
       h.clock.advance(8 * MIN); // 15 minutes: the 10-minute grace runs from minute 10
+      await relayAlive(h, b); // the phone went with the person: its relay hears no beacon
       assert.equal(steps(await h.backend.watchdog()), 0);
       h.clock.advance(MIN);
       assert.equal((await h.backend.watchdog()).confirmed, 1);
@@ -173,6 +175,7 @@ for (const target of databaseTargets()) {
         serverTime: h.clock.ms,
       });
       h.clock.advance(10 * MIN);
+      await relayAlive(h, b);
       await h.backend.watchdog();
       assert.deepEqual(await statusNow(), {
         code: 'reported',
@@ -228,33 +231,66 @@ for (const target of databaseTargets()) {
       assert.equal(rows[0]?.last_counter, 0, 'only the first, valid token moved the state');
     });
 
-    it('late evidence from a relay that was offline resolves the alert it covers as proven presence', async () => {
+    it('a relay offline for an hour is waited for; its buffered tokens clear the gap and the police never hear of it', async () => {
       const b = new TestBeacon();
       await monitored(h, b);
       const start = h.clock.ms;
       const buffered: Uint8Array[] = [];
-      for (let i = 1; i <= 20; i++) buffered.push(b.token(start + i * MIN)); // relay offline, still hearing the beacon
-      h.clock.advance(20 * MIN);
-      await h.backend.watchdog(); // provisional (window passed at minute 6)
-      await h.backend.watchdog(); // confirmed (grace ended at minute 16)
+      for (let i = 1; i <= 60; i++) buffered.push(b.token(start + i * MIN)); // no network, still hearing the beacon
+      for (let minute = 1; minute <= 60; minute++) {
+        h.clock.advance(MIN);
+        await h.backend.watchdog();
+      }
       await h.backend.deliver();
-      assert.equal(stub.shown()[0]?.kind, 'NO_PRESENCE');
+      assert.equal(stub.received.length, 0, 'a silent relay proves nothing: held, not told');
+      const { rows: held } = await db.query<{ status: string; held: boolean }>(
+        "SELECT status, held_at IS NOT NULL AS held FROM alerts WHERE kind = 'NO_PRESENCE'",
+      );
+      assert.deepEqual(held, [{ status: 'provisional', held: true }]);
       // Back online: the oldest first, as the relay sends them.
       await presence(h, b.skTPast, buffered);
       await h.backend.flush();
       await h.backend.deliver();
-      const kinds = stub.shown().map((a) => a.kind);
-      assert.deepEqual(kinds, ['NO_PRESENCE', 'RESOLVED_BY_EVIDENCE']);
+      assert.equal(stub.received.length, 0);
+      const { rows } = await db.query<{ status: string; evidence_until: number }>(
+        "SELECT status, evidence_until FROM alerts WHERE kind = 'NO_PRESENCE'",
+      );
+      // Tokens older than the 7-minute max age prove the past and newer ones are live presence:
+      // together, no window-long hole from the gap's start on.
+      assert.deepEqual(rows, [{ status: 'cleared', evidence_until: start + 60 * MIN }]);
+      assert.equal(await metric(h, 'presence_tokens_total', 'result="late_evidence"'), 52);
+      assert.equal(await metric(h, 'presence_tokens_total', 'result="accepted"'), 1 + 8);
+    });
+
+    it('late evidence after the police were told resolves the alert as presence proven all along', async () => {
+      await h.backend.close();
+      h = await startBackend(db, stub, { rules: { silentGraceSeconds: 600 } });
+      const b = new TestBeacon();
+      await monitored(h, b);
+      const start = h.clock.ms;
+      const buffered: Uint8Array[] = [];
+      for (let i = 1; i <= 40; i++) buffered.push(b.token(start + i * MIN)); // no network, still hearing
+      for (let minute = 1; minute <= 40; minute++) {
+        h.clock.advance(MIN);
+        await h.backend.watchdog();
+      }
+      await h.backend.deliver();
+      assert.equal(stub.shown()[0]?.kind, 'NO_PRESENCE');
+      assert.equal(
+        stub.shown()[0]?.detail.relaySilent,
+        true,
+        'told because the silence outlasted its grace',
+      );
+      await presence(h, b.skTPast, buffered);
+      await h.backend.flush();
+      await h.backend.deliver();
       const resolved = stub.shown()[1];
+      assert.equal(resolved?.kind, 'RESOLVED_BY_EVIDENCE');
       assert.equal(resolved?.relatedAlertId, stub.shown()[0]?.alertId);
-      // Tokens older than the 7-minute max age prove the past (minutes 1–12) and newer ones are live
-      // presence: together, no window-long hole from the gap's start on.
       assert.deepEqual(resolved?.detail, {
-        lastPresenceAt: start + 20 * MIN,
+        lastPresenceAt: start + 40 * MIN,
         coveredByEvidence: true,
       });
-      assert.equal(await metric(h, 'presence_tokens_total', 'result="late_evidence"'), 12);
-      assert.equal(await metric(h, 'presence_tokens_total', 'result="accepted"'), 1 + 8);
     });
 
     it('learns a drifting beacon clock within the slew bound and raises BEACON_FAULT (clock_drift) past the threshold', async () => {
@@ -330,6 +366,7 @@ for (const target of databaseTargets()) {
       await monitored(h, b);
       await stub.down();
       h.clock.advance(20 * MIN);
+      await relayAlive(h, b);
       await h.backend.watchdog();
       await h.backend.watchdog();
       for (let hour = 0; hour < 3 * 60; hour += 5) {
@@ -348,6 +385,7 @@ for (const target of databaseTargets()) {
       const b = new TestBeacon();
       await monitored(h, b);
       h.clock.advance(20 * MIN);
+      await relayAlive(h, b);
       await h.backend.watchdog();
       await h.backend.watchdog();
       stub.dropBeforeAnswer = true;
@@ -394,6 +432,7 @@ for (const target of databaseTargets()) {
       const other = new TestBeacon();
       assert.equal((await register(h, other)).status, 201);
       h.clock.advance(60 * MIN);
+      await relayAlive(h, b);
       const later = await h.backend.watchdog();
       assert.deepEqual([later.provisional, later.confirmed], [0, 1], 'the unenabled one: nothing');
     });

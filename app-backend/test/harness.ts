@@ -236,3 +236,9 @@ export async function metric(h: Client, name: string, label: string): Promise<nu
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
   return line ? Number(line.split(' ').pop()) : 0;
 }
+
+/** The person is away with their phone: the relay is up and sends its request, hearing nothing. */
+export async function relayAlive(h: Client, b: TestBeacon): Promise<void> {
+  await presence(h, b.skTPast, []);
+  await h.backend.flush();
+}

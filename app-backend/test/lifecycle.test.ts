@@ -21,6 +21,7 @@ import {
   monitored,
   police,
   presence,
+  relayAlive,
   startBackend,
 } from './harness.js';
 
@@ -33,6 +34,7 @@ const due = (over: Partial<DueQuarantine> = {}): DueQuarantine => ({
   gap: null,
   battery: 80,
   clockNotSetAt: null,
+  lastRequestAt: NOW - MIN,
   absences: [],
   ...over,
 });
@@ -47,18 +49,56 @@ describe('gap lifecycle rules', () => {
       gapStartedAt: NOW - 6 * MIN,
       confirmAt: NOW + 10 * MIN,
     });
-    const provisional = due({ gap: { status: 'provisional', gapStartedAt: NOW - 16 * MIN } });
-    assert.deepEqual(watchAction(provisional, DEFAULT_RULES, NOW), {
+    const gap = {
+      status: 'provisional' as const,
+      gapStartedAt: NOW - 16 * MIN,
+      provisionalAt: NOW - 10 * MIN,
+    };
+    assert.deepEqual(watchAction(due({ gap }), DEFAULT_RULES, NOW), {
       type: 'confirm',
       queue: 'violation',
       reason: null,
+      relaySilent: false,
     });
-    const confirmed = due({ gap: { status: 'confirmed', gapStartedAt: NOW - 16 * MIN } });
+    const confirmed = due({ gap: { ...gap, status: 'confirmed' } });
     assert.deepEqual(watchAction(confirmed, DEFAULT_RULES, NOW), { type: 'none' });
   });
 
+  it('waits for a silent relay (flat phone, no network) up to the silent grace, then tells police anyway', () => {
+    const gap = {
+      status: 'provisional' as const,
+      gapStartedAt: NOW - 16 * MIN,
+      provisionalAt: NOW - 10 * MIN,
+    };
+    const silent = due({ gap, lastRequestAt: NOW - 12 * MIN });
+    assert.deepEqual(watchAction(silent, DEFAULT_RULES, NOW), {
+      type: 'hold',
+      recheckAt: NOW + 330_000,
+    });
+    const limit = gap.provisionalAt + DEFAULT_RULES.silentGraceSeconds * 1000;
+    assert.deepEqual(watchAction(silent, DEFAULT_RULES, limit - 60_000), {
+      type: 'hold',
+      recheckAt: limit,
+    });
+    assert.deepEqual(watchAction(silent, DEFAULT_RULES, limit), {
+      type: 'confirm',
+      queue: 'violation',
+      reason: null,
+      relaySilent: true,
+    });
+    // Back online but still not hearing the beacon: away from it, told at once.
+    assert.equal(
+      watchAction({ ...silent, lastRequestAt: NOW - MIN }, DEFAULT_RULES, NOW).type,
+      'confirm',
+    );
+  });
+
   it('routes a silence after a critical battery or a lost clock to maintenance, never a healthy beacon', () => {
-    const gap = { status: 'provisional' as const, gapStartedAt: NOW - 16 * MIN };
+    const gap = {
+      status: 'provisional' as const,
+      gapStartedAt: NOW - 16 * MIN,
+      provisionalAt: NOW - 10 * MIN,
+    };
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 100 }),
@@ -93,7 +133,11 @@ describe('gap lifecycle rules', () => {
       until: NOW + 90 * MIN,
       clearGap: false,
     });
-    const gap = { status: 'provisional' as const, gapStartedAt: NOW - 16 * MIN };
+    const gap = {
+      status: 'provisional' as const,
+      gapStartedAt: NOW - 16 * MIN,
+      provisionalAt: NOW - 10 * MIN,
+    };
     assert.deepEqual(watchAction(due({ absences, gap }), DEFAULT_RULES, NOW), {
       type: 'defer',
       until: NOW + 90 * MIN,
@@ -242,6 +286,7 @@ for (const target of databaseTargets()) {
       assert.equal((await status(b))?.code, 'warning_grace');
       assert.equal((await status(b))?.until, end + 10 * MIN);
       h.clock.advance(2 * MIN);
+      await relayAlive(h, b); // still out, phone on, beacon not heard
       assert.equal((await h.backend.watchdog()).confirmed, 1);
       await h.backend.deliver();
       const [alert] = stub.shown();
@@ -296,6 +341,44 @@ for (const target of databaseTargets()) {
       assert.deepEqual([unknown.status, unknown.json()], [404, { error: 'NO_ACTIVE_QUARANTINE' }]);
       const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM absences');
       assert.equal(rows[0]?.n, 0);
+    });
+
+    it('a phone that goes flat overnight is waited for; in the morning the gap clears and officers get a RELAY_SILENT note', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      const flat = h.clock.ms;
+      for (let minute = 1; minute <= 7 * 60; minute++) {
+        h.clock.advance(MIN);
+        await h.backend.watchdog();
+      }
+      assert.equal(await h.backend.deliver(), 0, 'nothing told during the night');
+      await presence(h, b.skTPast, [b.token(h.clock.ms)]); // charged, at home
+      await h.backend.flush();
+      await h.backend.deliver();
+      assert.deepEqual(
+        stub.shown().map((a) => [a.kind, a.detail.silentFrom, a.detail.silentUntil]),
+        [['RELAY_SILENT', flat, h.clock.ms]],
+      );
+      const { rows } = await db.query<{ status: string }>(
+        "SELECT status FROM alerts WHERE kind = 'NO_PRESENCE'",
+      );
+      assert.deepEqual(rows, [{ status: 'cleared' }]);
+    });
+
+    it('a phone switched off to leave is told as soon as it is back on while still away', async () => {
+      const b = new TestBeacon();
+      await monitored(h, b);
+      // Held while silent, looked at again every five and a half minutes.
+      for (let minute = 1; minute <= 96; minute++) {
+        h.clock.advance(MIN);
+        if (minute === 90) await relayAlive(h, b);
+        await h.backend.watchdog();
+      }
+      await h.backend.deliver();
+      assert.deepEqual(
+        stub.shown().map((a) => [a.kind, a.detail.relaySilent]),
+        [['NO_PRESENCE', false]],
+      );
     });
 
     it('a beacon that dies after reporting a critical battery goes to maintenance, not to the violation queue', async () => {

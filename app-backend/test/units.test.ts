@@ -34,6 +34,7 @@ const state = (over: Partial<QuarantineState> = {}): QuarantineState => ({
   invalidStreak: 0,
   invalidSince: null,
   clockNotSetAt: null,
+  lastRequestAt: null,
   ...over,
 });
 const token = (unixSeconds: number, counter: number) => ({
@@ -96,6 +97,7 @@ describe('presence rules', () => {
       gapStartedAt: NOW - 3_600_000,
       closedAt: null,
       evidenceUntil: null,
+      heldAt: null,
     };
     const q = state({ gap, lastPresenceAt: gap.gapStartedAt, deadline: null });
     const contiguous = decide(q, [token(NOW / 1000 - 3400, 50)], DEFAULT_RULES, NOW);
@@ -132,12 +134,12 @@ describe('presence rules', () => {
     let q = silent;
     const reported: number[] = [];
     for (let i = 0; i < 12; i++) {
-      const d = decide(q, [], DEFAULT_RULES, NOW, 5);
+      const d = decide(q, [], DEFAULT_RULES, NOW, { invalidTokens: 5 });
       for (const e of d.effects) if (e.type === 'spoofing') reported.push(e.invalidTokens);
       q = { ...d.next, spoof: d.next.spoof && { ...d.next.spoof, id: d.next.spoof.id || 's1' } };
     }
     assert.deepEqual(reported, [10, 20, 40]);
-    const home = decide(state(), [], DEFAULT_RULES, NOW, 50);
+    const home = decide(state(), [], DEFAULT_RULES, NOW, { invalidTokens: 50 });
     assert.deepEqual(home.effects, [], 'a neighbour heard while at home is no spoofing');
     const back = decide(q, [token(NOW / 1000, 101)], DEFAULT_RULES, NOW);
     assert.ok(back.effects.some((e) => e.type === 'spoofing_cleared'));

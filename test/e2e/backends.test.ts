@@ -118,6 +118,8 @@ for (const target of databaseTargets()) {
       assert.equal((await up.watchdog()).provisional, 1);
       assert.equal(await up.deliver(), 0, 'provisional: the person is warned, the police are not');
       clock.advance(10 * MIN);
+      await presence(h, beacon.skTPast, []); // their phone went with them, hearing no beacon
+      await up.flush();
       assert.equal((await up.watchdog()).confirmed, 1);
       assert.equal(await up.deliver(), 1);
       const { alerts } = (await api(police, again, 'GET', '/api/alerts?view=queue')).json<{
