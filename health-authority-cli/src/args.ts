@@ -1,10 +1,12 @@
 /** The command line: commands, their options, help texts, and parsing with node:util parseArgs. */
 import { parseArgs } from 'node:util';
 import { usageError } from './errors.js';
+import { MAX_ABSENCE_MS } from './time.js';
 
 export const DEFAULT_ISSUER = 'health-authority';
 export const DEFAULT_AUDIENCE = 'smartbeacon-app-backend';
 export const DEFAULT_TIMEOUT_SECONDS = 15;
+const MAX_ABSENCE_HOURS = MAX_ABSENCE_MS / 3_600_000;
 
 const OPTIONS = {
   // global
@@ -25,6 +27,10 @@ const OPTIONS = {
   'delete-sealed-key': { type: 'boolean' },
   beacon: { type: 'string' },
   timeout: { type: 'string' },
+  from: { type: 'string' },
+  until: { type: 'string' },
+  for: { type: 'string' },
+  absence: { type: 'string' },
 } as const;
 
 export type OptionName = keyof typeof OPTIONS;
@@ -32,12 +38,15 @@ export type Values = ReturnType<typeof parseRaw>['values'];
 
 const GLOBAL: readonly OptionName[] = ['json', 'issuer', 'audience', 'help'];
 
-export type CommandName = 'keys' | 'register' | 'end' | 'status';
+export type CommandName =
+  'keys' | 'register' | 'end' | 'absence' | 'absences' | 'absence-cancel' | 'status';
 
 interface CommandSpec {
   readonly summary: string;
   readonly required: readonly OptionName[];
   readonly optional: readonly OptionName[];
+  /** Groups of optional options of which exactly one must be given. */
+  readonly oneOf?: readonly (readonly OptionName[])[];
   readonly usage: string;
 }
 
@@ -103,6 +112,55 @@ ${CONNECTION}
 ${SIGNING}
   --beacon <id>         the beacon ID (as printed by "register"), e.g. SB-0001`,
   },
+  absence: {
+    summary: 'schedule an authorised absence (alerts suspended from --from to its end)',
+    required: ['server', 'ca', 'key', 'beacon', 'from'],
+    optional: ['until', 'for', 'timeout'],
+    oneOf: [['until', 'for']],
+    usage: `usage: smartbeacon-ha absence --server <url> --ca <file> --key <file> --beacon <id>
+         --from <time> (--until <time> | --for <duration>) [--json]
+
+Schedules an authorised absence (a test appointment, say) for the active quarantine of a beacon:
+no alert while it lasts; the beacon must be back by its end. Only the two times are sent, never
+a reason. It may start at most a minute in the past and last at most ${MAX_ABSENCE_HOURS} h.
+
+${CONNECTION}
+${SIGNING}
+  --beacon <id>         the beacon ID (as printed by "register"), e.g. SB-0001
+  --from <time>         when it starts: "now", or ISO 8601 with the UTC offset, e.g.
+                        2026-11-30T09:30+01:00 or 2026-11-30T08:30Z
+  --until <time>        when it ends (same forms), or
+  --for <duration>      how long it lasts: 90m, 2h, 1h30m (h, m, s)`,
+  },
+  absences: {
+    summary: "list a beacon's current and future absences",
+    required: ['server', 'ca', 'key', 'beacon'],
+    optional: ['timeout'],
+    usage: `usage: smartbeacon-ha absences --server <url> --ca <file> --key <file> --beacon <id> [--json]
+
+Lists the current and future absences of the active quarantine of a beacon, cancelled ones
+included, whoever scheduled them (health authority or police). Times in this computer's time
+zone; --json gives them as Unix milliseconds.
+
+${CONNECTION}
+${SIGNING}
+  --beacon <id>         the beacon ID, e.g. SB-0001`,
+  },
+  'absence-cancel': {
+    summary: 'cancel an absence (alerts apply again at once)',
+    required: ['server', 'ca', 'key', 'beacon', 'absence'],
+    optional: ['timeout'],
+    usage: `usage: smartbeacon-ha absence-cancel --server <url> --ca <file> --key <file> --beacon <id>
+         --absence <id> [--json]
+
+Cancels an absence of the active quarantine of a beacon. Monitoring applies again at once: if the
+absence was under way, the beacon must be back now. Cancelling twice is harmless.
+
+${CONNECTION}
+${SIGNING}
+  --beacon <id>         the beacon ID, e.g. SB-0001
+  --absence <id>        the absence ID (a UUID, as printed by "absence" and "absences")`,
+  },
   status: {
     summary: 'check that the app backend is reachable and ready; show its certificate',
     required: ['server', 'ca'],
@@ -119,7 +177,8 @@ ${CONNECTION}`,
 export const EXIT_CODES_TEXT = `exit codes:
   0  success
   2  usage or input error: bad arguments, unreadable or invalid key, CA or sealed key file,
-     a sealed key file made for another authority key, existing keys without --force
+     a sealed key file made for another authority key, existing keys without --force,
+     an absence that ends before it starts or lasts longer than ${MAX_ABSENCE_HOURS} h
   3  the server refused the request (4xx); its error code is printed, e.g. BEACON_IN_USE
   4  the server could not be reached or answered 5xx: connection refused, timeout,
      certificate not trusted by --ca, not ready
@@ -127,17 +186,17 @@ export const EXIT_CODES_TEXT = `exit codes:
 
 export const MAIN_USAGE = `usage: smartbeacon-ha <command> [options]     (npm run ha -- <command> [options])
 
-The health authority's command line for SmartBeacon: registers and ends quarantines with the
-app backend, signed with the authority's own ES256 key.
+The health authority's command line for SmartBeacon: registers and ends quarantines and
+schedules authorised absences with the app backend, signed with the authority's own ES256 key.
 
 commands:
 ${(Object.entries(COMMANDS) as [CommandName, CommandSpec][])
-  .map(([name, spec]) => `  ${name.padEnd(10)}${spec.summary}`)
+  .map(([name, spec]) => `  ${name.padEnd(16)}${spec.summary}`)
   .join('\n')}
 
 global options:
   --json                print one JSON object on standard output (also on failure)
-  --issuer, --audience  JWT iss / aud for register and end
+  --issuer, --audience  JWT iss / aud for the commands that sign (all but keys and status)
   -h, --help            this help; "smartbeacon-ha <command> --help" for a command's options
 
 ${EXIT_CODES_TEXT}`;
@@ -183,7 +242,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   }
   if (first === undefined) {
     if (values.help) return { kind: 'help', text: MAIN_USAGE };
-    throw usageError('no command given (keys, register, end or status)');
+    throw usageError(`no command given (${Object.keys(COMMANDS).join(', ')})`);
   }
   if (!isCommand(first)) throw usageError(`unknown command ${shown(first)}`);
   if (values.help) return { kind: 'help', text: helpFor(first) };
@@ -195,6 +254,15 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     throw usageError(`"${first}" does not take --${misplaced.join(', --')}`);
   const missing = spec.required.filter((k) => values[k] === undefined);
   if (missing.length > 0) throw usageError(`"${first}" needs --${missing.join(', --')}`);
+  for (const group of spec.oneOf ?? []) {
+    const given = group.filter((k) => values[k] !== undefined);
+    if (given.length !== 1)
+      throw usageError(
+        given.length === 0
+          ? `"${first}" needs --${group.join(' or --')}`
+          : `"${first}" takes only one of --${given.join(', --')}`,
+      );
+  }
   for (const k of Object.keys(values) as OptionName[]) {
     const v = values[k];
     if (typeof v === 'string' && v.trim() === '') throw usageError(`--${k} must not be empty`);

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * `smartbeacon-ha <keys|register|end|status> [options]` (npm run ha -- …): the health authority's
- * command line. `--help` lists the commands; README.md has the exit codes and examples.
+ * `smartbeacon-ha <command> [options]` (npm run ha -- …): the health authority's command line.
+ * `--help` lists the commands; README.md has the exit codes and examples.
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { type CommandName, commandOf, parseCommandLine, wantsJson } from './args.js';
+import { absenceCancelCommand, absenceCommand, absencesCommand } from './commands/absences.js';
 import { endCommand } from './commands/end.js';
 import { keysCommand } from './commands/keys.js';
 import type { Context, Outcome } from './commands/outcome.js';
@@ -18,6 +19,9 @@ const RUN: Readonly<Record<CommandName, (context: Context) => Promise<Outcome>>>
   keys: keysCommand,
   register: registerCommand,
   end: endCommand,
+  absence: absenceCommand,
+  absences: absencesCommand,
+  'absence-cancel': absenceCancelCommand,
   status: statusCommand,
 };
 

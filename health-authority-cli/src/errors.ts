@@ -31,3 +31,7 @@ export class CliError extends Error {
 
 export const usageError = (message: string, code = 'USAGE') =>
   new CliError(EXIT.usage, message, code);
+
+/** An operator's value in a message: quoted, control characters escaped, long ones cut short. */
+export const quoted = (value: string): string =>
+  JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);

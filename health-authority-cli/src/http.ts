@@ -39,12 +39,17 @@ export function endpoint(server: URL, path: string): URL {
   return url;
 }
 
+/**
+ * `ifLost`: for a request that changes something, what to do when the connection fails after it
+ * may have arrived (added to the exit-4 message).
+ */
 export function send(
   server: Server,
   method: 'GET' | 'POST',
   path: string,
   body?: Buffer,
   headers: Record<string, string> = {},
+  ifLost?: string,
 ): Promise<Answer> {
   const url = endpoint(server.url, path);
   return new Promise<Answer>((resolve, reject) => {
@@ -73,13 +78,13 @@ export function send(
           const data = Buffer.concat(chunks);
           resolve({ status: res.statusCode ?? 0, body: data, json: jsonObject(data), certificate });
         });
-        res.on('error', (error) => reject(networkError(error, url, method === 'POST')));
+        res.on('error', (error) => reject(networkError(error, url, ifLost)));
       },
     );
     req.on('timeout', () =>
       req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })),
     );
-    req.on('error', (error) => reject(networkError(error, url, method === 'POST')));
+    req.on('error', (error) => reject(networkError(error, url, ifLost)));
     req.end(body);
   });
 }
@@ -124,13 +129,11 @@ const UNTRUSTED = new Set([
 ]);
 
 /** Exit 4, with the cause in words an operator can act on. */
-export function networkError(error: Error, url: URL, applied = false): CliError {
+export function networkError(error: Error, url: URL, ifLost?: string): CliError {
   const code = (error as NodeJS.ErrnoException).code ?? 'NETWORK_ERROR';
   const where = url.host;
   // The request may have reached the server before the connection failed.
-  const maybe = applied
-    ? '; the request may or may not have been applied: run the same command again (a repeated registration answers BEACON_IN_USE, a repeated end NO_ACTIVE_QUARANTINE)'
-    : '';
+  const maybe = ifLost ? `; the request may or may not have been applied: ${ifLost}` : '';
   let message: string;
   if (UNTRUSTED.has(code))
     message = `the certificate of ${where} is not trusted by --ca (${code}): is --ca this deployment's CA, and is this the right server?`;

@@ -5,7 +5,7 @@
 import { type KeyObject, X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { SealedKeyError, openSealedBeaconKey } from '../../protocol/sealed-key.js';
-import { CliError, usageError } from './errors.js';
+import { CliError, quoted, usageError } from './errors.js';
 
 /** The app backend's rule for beacon IDs (app-backend/src/quarantines.ts). */
 export const BEACON_ID = /^[A-Za-z0-9-]{1,32}$/;
@@ -111,6 +111,17 @@ export function parseBeaconId(value: string): string {
   if (!BEACON_ID.test(value))
     throw usageError(`--beacon must be 1-32 of A-Z a-z 0-9 "-" (e.g. SB-0001), got "${value}"`);
   return value;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** --absence: the absence ID the app backend gave out, a UUID (lower case, as it writes them). */
+export function parseAbsenceId(value: string): string {
+  if (!UUID.test(value))
+    throw usageError(
+      `--absence must be an absence ID as "absences" lists it (a UUID such as 5d227d84-3c1e-4b7a-9f0e-2a6b8c4d1e3f), got ${quoted(value)}`,
+    );
+  return value.toLowerCase();
 }
 
 /** 32 bytes from 64 hex digits; the message says what is wrong without showing the value. */

@@ -5,7 +5,7 @@ export interface Io {
   readonly stderr: (text: string) => void;
   /** All of standard input, as text (for --sk-t-past -). */
   readonly readStdin: () => Promise<string>;
-  /** Unix milliseconds, for the JWT's iat. */
+  /** Unix milliseconds: the JWT's iat, "--from now", and whether a listed absence is under way. */
   readonly now: () => number;
 }
 

@@ -6,6 +6,7 @@ import {
   createPublicKey,
   generateKeyPairSync,
   randomBytes,
+  randomUUID,
   sign,
   verify,
 } from 'node:crypto';
@@ -28,6 +29,7 @@ import { sealBeaconKey } from '../../protocol/sealed-key.js';
 import { ManualClock } from '../../test/support/clock.js';
 import { foreignClient, testPki } from '../../test/support/pki.js';
 import { main } from '../src/cli.js';
+import { parseTime } from '../src/time.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
@@ -53,15 +55,19 @@ function runCli(args: readonly string[], stdin = ''): Promise<Run> {
   });
 }
 
-/** main() in this process, its output captured. */
-async function runMain(args: readonly string[], stdin = ''): Promise<Run> {
+/** main() in this process, its output captured; `now` is its clock. */
+async function runMain(
+  args: readonly string[],
+  stdin = '',
+  now: () => number = () => Date.now(),
+): Promise<Run> {
   const out: string[] = [];
   const err: string[] = [];
   const code = await main(args, {
     stdout: (t) => void out.push(t),
     stderr: (t) => void err.push(t),
     readStdin: () => Promise.resolve(stdin),
-    now: () => Date.now(),
+    now,
   });
   const run = { code, stdout: out.join('\n'), stderr: err.join('\n') };
   printed.push(run.stdout, run.stderr);
@@ -347,6 +353,347 @@ describe('health-authority CLI against a real app backend', function () {
         assert.match(run.stderr, /APP_HA_PUBLIC_KEY/);
       }
       assert.equal((await row(d.beaconId)).length, 0);
+    });
+  });
+
+  describe('authorised absences', () => {
+    // 2026-11-30T08:00Z, 09:00 at +01:00: the app backend and the CLI both run on this clock.
+    const T = Date.UTC(2026, 10, 30, 8, 0);
+    const MIN = 60_000;
+    const c = new Case();
+    const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    const ha = (args: readonly string[]) => runMain(args, '', h.clock.now);
+
+    async function stored(beaconId: string) {
+      const { rows } = await db.query<{
+        id: string;
+        starts_at: number;
+        ends_at: number;
+        created_by: string;
+        cancelled_at: number | null;
+      }>(
+        `SELECT a.id, a.starts_at, a.ends_at, a.created_by, a.cancelled_at FROM absences a
+           JOIN quarantines q ON q.id = a.quarantine_id WHERE q.beacon_id = $1 ORDER BY a.starts_at`,
+        [beaconId],
+      );
+      return rows.map((r) => ({
+        ...r,
+        starts_at: Number(r.starts_at),
+        ends_at: Number(r.ends_at),
+        cancelled_at: r.cancelled_at === null ? null : Number(r.cancelled_at),
+      }));
+    }
+
+    before(async () => {
+      h.clock.ms = T;
+      const run = await ha([
+        'register',
+        ...conn(),
+        '--sealed-key',
+        await sealedFor(c),
+        '--sk-t-past',
+        `@${await skFile(c)}`,
+        '--t-past',
+        '20422',
+        '--delete-sealed-key',
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+    });
+    beforeEach(() => {
+      h.clock.ms = T;
+    });
+
+    it('absence → absences → absence-cancel against the app backend; only the two times are stored', async () => {
+      const first = await ha([
+        'absence',
+        ...conn(),
+        '--beacon',
+        c.beaconId,
+        '--from',
+        '2026-11-30T09:30+01:00',
+        '--for',
+        '1h30m',
+        '--json',
+      ]);
+      assert.equal(first.code, 0, first.stderr);
+      const made = json(first);
+      assert.match(String(made.absenceId), UUID);
+      assert.deepEqual(made, {
+        ok: true,
+        command: 'absence',
+        exitCode: 0,
+        status: 201,
+        beaconId: c.beaconId,
+        absenceId: made.absenceId,
+        startsAt: T + 30 * MIN,
+        endsAt: T + 120 * MIN,
+        scheduledBy: 'health-authority',
+        cancelledAt: null,
+      });
+
+      const second = await ha([
+        'absence',
+        ...conn(),
+        '--beacon',
+        c.beaconId,
+        '--from',
+        'now',
+        '--until',
+        '2026-11-30T12:00Z',
+      ]);
+      assert.equal(second.code, 0, second.stderr);
+      const secondId = /^scheduled absence (\S+) for beacon (\S+) \(4h\)$/m.exec(second.stdout);
+      assert.ok(secondId?.[1] && UUID.test(secondId[1]), second.stdout);
+      assert.equal(secondId[2], c.beaconId);
+      assert.match(second.stdout, /\(UTC 2026-11-30T08:00Z\)/);
+      assert.match(second.stdout, /\(UTC 2026-11-30T12:00Z\)/);
+      // Local time is this computer's zone: whatever it is, it reads back to the same instant.
+      const local = /^ {2}from {3}(\S+)/m.exec(second.stdout)?.[1] ?? '';
+      assert.equal(parseTime(local, '--from', 0), T);
+
+      const longest = await ha([
+        'absence',
+        ...conn(),
+        '--beacon',
+        c.beaconId,
+        '--from',
+        '2026-11-30T10:00Z',
+        '--for',
+        '24h',
+        '--json',
+      ]);
+      assert.equal(longest.code, 0, longest.stderr);
+      assert.equal(json(longest).endsAt, T + 26 * 60 * MIN);
+
+      assert.deepEqual(
+        (await stored(c.beaconId)).map((r) => [r.id, r.starts_at, r.ends_at, r.created_by]),
+        [
+          [secondId[1], T, T + 240 * MIN, 'health-authority'],
+          [made.absenceId, T + 30 * MIN, T + 120 * MIN, 'health-authority'],
+          [json(longest).absenceId, T + 120 * MIN, T + 26 * 60 * MIN, 'health-authority'],
+        ],
+      );
+
+      const listed = await ha(['absences', ...conn(), '--beacon', c.beaconId, '--json']);
+      assert.equal(listed.code, 0, listed.stderr);
+      const report = json(listed);
+      assert.deepEqual(Object.keys(report), [
+        'ok',
+        'command',
+        'exitCode',
+        'status',
+        'beaconId',
+        'absences',
+      ]);
+      assert.deepEqual(report.absences, [
+        {
+          absenceId: secondId[1],
+          startsAt: T,
+          endsAt: T + 240 * MIN,
+          scheduledBy: 'health-authority',
+          cancelledAt: null,
+        },
+        {
+          absenceId: made.absenceId,
+          startsAt: T + 30 * MIN,
+          endsAt: T + 120 * MIN,
+          scheduledBy: 'health-authority',
+          cancelledAt: null,
+        },
+        {
+          absenceId: json(longest).absenceId,
+          startsAt: T + 120 * MIN,
+          endsAt: T + 26 * 60 * MIN,
+          scheduledBy: 'health-authority',
+          cancelledAt: null,
+        },
+      ]);
+      const table = await ha(['absences', ...conn(), '--beacon', c.beaconId]);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /^ABSENCE +FROM +UNTIL +LENGTH +BY +STATE$/m);
+      assert.match(
+        table.stdout,
+        new RegExp(`^${secondId[1]} .* 4h +health-authority +under way$`, 'm'),
+      );
+      assert.match(
+        table.stdout,
+        new RegExp(`^${String(made.absenceId)} .* 1h30m +health-authority +scheduled$`, 'm'),
+      );
+
+      h.clock.advance(5 * MIN);
+      const cancel = [
+        'absence-cancel',
+        ...conn(),
+        '--beacon',
+        c.beaconId,
+        '--absence',
+        String(made.absenceId).toUpperCase(),
+        '--json',
+      ];
+      const cancelled = await ha(cancel);
+      assert.equal(cancelled.code, 0, cancelled.stderr);
+      assert.deepEqual(json(cancelled), {
+        ...made,
+        command: 'absence-cancel',
+        status: 200,
+        cancelledAt: T + 5 * MIN,
+      });
+      h.clock.advance(MIN);
+      const again = await ha(cancel);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(json(again).cancelledAt, T + 5 * MIN, 'cancelling twice changes nothing');
+      assert.equal(
+        (await stored(c.beaconId)).find((r) => r.id === made.absenceId)?.cancelled_at,
+        T + 5 * MIN,
+      );
+      const text = await ha(cancel.slice(0, -1));
+      assert.match(
+        text.stdout,
+        new RegExp(`^cancelled absence ${String(made.absenceId)} of beacon ${c.beaconId}$`, 'm'),
+      );
+      const after = await ha(['absences', ...conn(), '--beacon', c.beaconId]);
+      assert.match(after.stdout, new RegExp(`^${String(made.absenceId)} .* +cancelled$`, 'm'));
+    });
+
+    it('refusals by the app backend → exit 3 with its code: BAD_ABSENCE, NO_ACTIVE_QUARANTINE, NO_SUCH_ABSENCE', async () => {
+      const before = (await stored(c.beaconId)).length;
+      const schedule = (beaconId: string, from: string) =>
+        ha(['absence', ...conn(), '--beacon', beaconId, '--from', from, '--for', '1h', '--json']);
+      const cases: [Promise<Run>, string, number, RegExp][] = [
+        // Two minutes ago: the app backend allows one minute of slack, no retroactive excuse.
+        [
+          schedule(c.beaconId, '2026-11-30T08:58+01:00'),
+          'BAD_ABSENCE',
+          400,
+          /start at most a minute in the past/,
+        ],
+        [schedule('SB-nobody', 'now'), 'NO_ACTIVE_QUARANTINE', 404, /no active quarantine/],
+        [
+          ha(['absences', ...conn(), '--beacon', 'SB-nobody', '--json']),
+          'NO_ACTIVE_QUARANTINE',
+          404,
+          /no active quarantine/,
+        ],
+        [
+          ha([
+            'absence-cancel',
+            ...conn(),
+            '--beacon',
+            c.beaconId,
+            '--absence',
+            randomUUID(),
+            '--json',
+          ]),
+          'NO_SUCH_ABSENCE',
+          404,
+          /"absences" lists them/,
+        ],
+      ];
+      for (const [running, code, status, hint] of cases) {
+        const run = await running;
+        assert.equal(run.code, 3, run.stderr);
+        assert.match(run.stderr, new RegExp(`${status} ${code}`));
+        assert.match(run.stderr, hint);
+        assert.deepEqual(
+          [json(run).ok, json(run).exitCode, json(run).error, json(run).status],
+          [false, 3, code, status],
+        );
+      }
+      assert.equal((await stored(c.beaconId)).length, before);
+    });
+
+    it('times and options the CLI can check itself → exit 2, nothing sent', async () => {
+      let requests = 0;
+      const pki = await testPki();
+      const counting = createHttpsServer(
+        { cert: pki.appBackend.cert, key: pki.appBackend.key },
+        (req, res) => {
+          requests += 1;
+          req.resume();
+          res.writeHead(404).end(JSON.stringify({ error: 'NO_ACTIVE_QUARANTINE' }));
+        },
+      );
+      await new Promise<void>((resolve) => counting.listen(0, '127.0.0.1', resolve));
+      const url = `https://localhost:${(counting.address() as { port: number }).port}`;
+      const to = ['--server', url, '--ca', caFile, '--key', keyFile, '--beacon', c.beaconId];
+      const absence = (...extra: string[]) => ['absence', ...to, ...extra];
+      try {
+        const cases: [string[], RegExp][] = [
+          [
+            absence('--from', 'tomorrow', '--for', '1h'),
+            /--from must be "now" or a time with its UTC offset/,
+          ],
+          [
+            absence('--from', '2026-11-30T09:30', '--for', '1h'),
+            /--from "2026-11-30T09:30" has no UTC offset: add one, e\.g\. 2026-11-30T09:30/,
+          ],
+          [
+            absence('--from', '2026-11-30', '--for', '1h'),
+            /--from "2026-11-30" needs a time of day/,
+          ],
+          [absence('--from', '2026-02-29T09:30Z', '--for', '1h'), /--from .*no day 29 in 2026-02/],
+          [absence('--from', '2026-11-30T24:00Z', '--for', '1h'), /--from .*not a time of day/],
+          [
+            absence('--from', 'now', '--until', '30.11.2026 12:00'),
+            /--until must be "now" or a time/,
+          ],
+          [absence('--from', 'now', '--for', '90'), /--for must be a duration such as 90m/],
+          [absence('--from', 'now', '--for', '30m1h'), /--for must be a duration/],
+          [absence('--from', 'now', '--for', '0h0m'), /--for must be longer than zero/],
+          [absence('--from', 'now', '--for', '24h1s'), /--for "24h1s" is longer than 24h/],
+          [absence('--from', 'now', '--for', '1d'), /--for must be a duration/],
+          [
+            absence('--from', '2026-11-30T10:00+01:00', '--until', '2026-11-30T09:00Z'),
+            /--until .* is not after --from/,
+          ],
+          [
+            absence('--from', '2026-11-30T10:00+01:00', '--until', '2026-12-01T10:00:01+01:00'),
+            /--until is 24h1s after --from: an absence lasts at most 24h/,
+          ],
+          [absence('--from', 'now'), /"absence" needs --until or --for/],
+          [
+            absence('--from', 'now', '--until', 'now', '--for', '1h'),
+            /takes only one of --until, --for/,
+          ],
+          [absence('--for', '1h'), /"absence" needs --from/],
+          [
+            absence('--from', 'now', '--for', '1h', '--absence', randomUUID()),
+            /"absence" does not take --absence/,
+          ],
+          [
+            ['absence-cancel', ...to, '--absence', 'the-dentist'],
+            /--absence must be an absence ID/,
+          ],
+          [['absence-cancel', ...to], /"absence-cancel" needs --absence/],
+          [['absences', ...to.slice(0, -1), 'SB 1'], /--beacon must be/],
+          [['absences', ...to, '--from', 'now'], /"absences" does not take --from/],
+        ];
+        for (const [argv, pattern] of cases) {
+          const run = await ha([...argv, '--json']);
+          assert.equal(run.code, 2, `${argv.join(' ')}: ${run.stderr}`);
+          assert.match(run.stderr, pattern, argv.join(' '));
+          assert.deepEqual(
+            [json(run).ok, json(run).exitCode, json(run).error],
+            [false, 2, 'USAGE'],
+          );
+        }
+        // The compiled CLI, on the wall clock: the same checks, the same exit code.
+        for (const [argv, pattern] of cases.slice(0, 3)) {
+          const run = await runCli(argv);
+          assert.equal(run.code, 2, `${argv.join(' ')}: ${run.stderr}`);
+          assert.match(run.stderr, pattern);
+        }
+        assert.equal(requests, 0, 'nothing was sent');
+        // The counter counts: a valid command line does reach this server.
+        const sent = await ha(['absences', ...to]);
+        assert.equal(sent.code, 3, sent.stderr);
+        assert.equal(requests, 1);
+      } finally {
+        await new Promise<void>((resolve) => counting.close(() => resolve()));
+      }
+      const help = await runCli(['absence', '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /--for <duration>/);
     });
   });
 

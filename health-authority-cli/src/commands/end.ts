@@ -15,6 +15,7 @@ export async function endCommand({ values, io }: Context): Promise<Outcome> {
     authority.key,
     values,
     io,
+    'run the same command again (an end that went through answers NO_ACTIVE_QUARANTINE)',
   );
   const result = expectStatus(answer, 200, `the end of the quarantine of beacon ${beaconId}`);
   return {

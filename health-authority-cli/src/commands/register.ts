@@ -41,7 +41,15 @@ export async function registerCommand({ values, io }: Context): Promise<Outcome>
       }),
       'utf8',
     );
-    answer = await postSigned(server, '/v1/quarantines', body, authority.key, values, io);
+    answer = await postSigned(
+      server,
+      '/v1/quarantines',
+      body,
+      authority.key,
+      values,
+      io,
+      'run the same command again (a registration that went through answers BEACON_IN_USE)',
+    );
   } finally {
     skBeacon.fill(0);
     skTPast?.fill(0);

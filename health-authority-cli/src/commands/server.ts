@@ -1,4 +1,4 @@
-/** What register, end and status share: the server from the options, signed requests, answers. */
+/** What the commands share: the server from the options, signed requests, answers. */
 import type { KeyObject } from 'node:crypto';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_TIMEOUT_SECONDS, type Values } from '../args.js';
 import { CliError, EXIT } from '../errors.js';
@@ -15,7 +15,19 @@ export async function serverFrom(values: Values): Promise<Server> {
   return { url, ca: await readCa(values.ca as string), timeoutMs: timeout * 1000 };
 }
 
-/** POST `body` with a fresh JWT bound to exactly these bytes. The token is never shown. */
+function bearer(body: Buffer, key: KeyObject, values: Values, io: Io): Record<string, string> {
+  const token = signRequestJwt(body, key, {
+    issuer: values.issuer ?? DEFAULT_ISSUER,
+    audience: values.audience ?? DEFAULT_AUDIENCE,
+    now: io.now(),
+  });
+  return { authorization: `Bearer ${token}` };
+}
+
+/**
+ * POST `body` with a fresh JWT bound to exactly these bytes. The token is never shown. `ifLost`:
+ * what to do when the connection fails after the request may have arrived.
+ */
 export function postSigned(
   server: Server,
   path: string,
@@ -23,13 +35,20 @@ export function postSigned(
   key: KeyObject,
   values: Values,
   io: Io,
+  ifLost: string,
 ): Promise<Answer> {
-  const token = signRequestJwt(body, key, {
-    issuer: values.issuer ?? DEFAULT_ISSUER,
-    audience: values.audience ?? DEFAULT_AUDIENCE,
-    now: io.now(),
-  });
-  return send(server, 'POST', path, body, { authorization: `Bearer ${token}` });
+  return send(server, 'POST', path, body, bearer(body, key, values, io), ifLost);
+}
+
+/** GET with a fresh JWT bound to the empty body. */
+export function getSigned(
+  server: Server,
+  path: string,
+  key: KeyObject,
+  values: Values,
+  io: Io,
+): Promise<Answer> {
+  return send(server, 'GET', path, undefined, bearer(Buffer.alloc(0), key, values, io));
 }
 
 /** What to do about the app backend's error codes (docs/api.md). */
@@ -48,6 +67,10 @@ const HINTS: Readonly<Record<string, string>> = {
   AUTH_MISSING: 'the token did not arrive (a proxy dropping the Authorization header?)',
   AUTH_NO_JTI: 'the token carried no usable jti',
   BAD_REGISTRATION: 'the server does not accept the registration fields',
+  BAD_ABSENCE:
+    'the app backend does not accept these times: an absence may start at most a minute in the past, must not be over already, and must not be longer than the app backend allows (APP_MAX_ABSENCE_SECONDS, default 24 h)',
+  NO_SUCH_ABSENCE:
+    'the active quarantine of this beacon has no absence with this ID: "absences" lists them',
   BAD_BEACON_ID: 'the server does not accept this beacon ID',
   BODY_TOO_LARGE: 'the request body is too large',
   NOT_FOUND:
