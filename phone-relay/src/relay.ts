@@ -31,7 +31,7 @@ import { type DummyState, KEY_LENGTH, loadDummyState, saveDummyState } from './k
 import { DEFAULT_RATE_LIMITS, FrameGate, type RateLimits } from './rate-limit.js';
 import { type Scheduler, systemScheduler } from './scheduler.js';
 import type { BeaconSource } from './sources/source.js';
-import { type RelayStatus, type UploadRecord, statusLine } from './status.js';
+import { type RelayStatus, type UploadRecord, relayWarning } from './status.js';
 import type { PresenceTransport } from './transport.js';
 
 export type RelayMode =
@@ -111,6 +111,8 @@ export class PhoneRelay {
   #inFlight: Promise<UploadRecord> | undefined;
   #started = false;
   #lastTokenAt: number | null = null;
+  #warned: string | null = null;
+  #earsTimer: unknown;
   #lastUpload: UploadRecord | null = null;
   /** What the app backend last told this person, opened with SK_T_PAST (quarantined mode only). */
   #serverStatus: PresenceStatus | null = null;
@@ -204,6 +206,7 @@ export class PhoneRelay {
     this.#started = true;
     const first = this.#o.random() * this.#o.intervalMs;
     this.#schedule(first);
+    if (this.#o.mode.kind === 'quarantined') this.#watchEars();
     this.#o.log(
       `relay started (${this.#o.mode.kind} mode): ${this.#buffer.size} tokens buffered, first upload in ${Math.round(first / 1000)} s`,
     );
@@ -214,7 +217,9 @@ export class PhoneRelay {
   stop(): void {
     this.#o.source?.stop();
     if (this.#timer !== undefined) this.#o.scheduler.clearTimer(this.#timer);
+    if (this.#earsTimer !== undefined) this.#o.scheduler.clearTimer(this.#earsTimer);
     this.#timer = undefined;
+    this.#earsTimer = undefined;
     this.#nextUploadAt = null;
     this.#started = false;
     this.#writeStatus();
@@ -485,6 +490,10 @@ export class PhoneRelay {
       nextUploadAt: this.#nextUploadAt,
       lastUpload: this.#lastUpload,
       serverStatus: this.#serverStatus,
+      warning:
+        this.#o.mode.kind === 'quarantined'
+          ? relayWarning(this.#serverStatus, this.#lastTokenAt, now)
+          : null,
       lastSuccessAt: this.#lastSuccessAt,
       uploads: { ...this.#uploads },
       tokens: { ...this.#tokens },
@@ -496,13 +505,29 @@ export class PhoneRelay {
     };
   }
 
-  /** Keep the newest status; say so in the log when the person must act. */
+  /** Keep the newest status, then see whether the person must be told something. */
   #takeStatus(status: PresenceStatus | null): void {
     if (!status) return;
-    const was = this.#serverStatus?.code;
     this.#serverStatus = status;
-    if (status.code !== was && (status.code === 'not_heard' || status.code === 'reported'))
-      this.#o.log(`WARNING: ${statusLine(status)}`);
+    this.#checkWarning();
+  }
+
+  /** Say so in the log when the person must act (once per change of what they are told). */
+  #checkWarning(): void {
+    if (this.#o.mode.kind !== 'quarantined') return;
+    const warning = relayWarning(this.#serverStatus, this.#lastTokenAt, this.#o.scheduler.now());
+    // Compare without the minutes counter, so a growing silence is not logged every half minute.
+    const key = warning?.replace(/\d+ min/, '') ?? null;
+    if (key !== this.#warned && warning) this.#o.log(`WARNING: ${warning}`);
+    this.#warned = key;
+  }
+
+  /** The ears are checked twice a minute: a silent beacon is told at once, not at the next upload. */
+  #watchEars(): void {
+    this.#earsTimer = this.#o.scheduler.setTimer(() => {
+      this.#checkWarning();
+      if (this.#started) this.#watchEars();
+    }, 30_000);
   }
 
   #writeStatus(): void {

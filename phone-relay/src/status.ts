@@ -23,6 +23,8 @@ export interface RelayStatus {
   readonly mode: 'quarantined' | 'dummy';
   /** The app backend's last word to this person (sealed in its answer); null until one arrives. */
   readonly serverStatus: PresenceStatus | null;
+  /** What the person must be told now, or null (relayWarning). */
+  readonly warning: string | null;
   readonly running: boolean;
   readonly now: number;
   /** When the last token not seen before was heard. */
@@ -100,6 +102,7 @@ export function formatStatus(s: RelayStatus): string {
   lines.push(
     `SmartBeacon relay, ${s.mode === 'quarantined' ? 'relaying presence' : 'dummy mode (not quarantined)'}${s.running ? '' : ', stopped'}`,
   );
+  if (s.mode === 'quarantined' && s.warning) row('WARNING', s.warning);
   if (s.mode === 'quarantined')
     row('server says', s.serverStatus ? statusLine(s.serverStatus) : 'nothing yet');
   if (s.mode === 'quarantined') row('last token heard', when(s.lastTokenAt, s.now));
@@ -166,4 +169,35 @@ export function statusLine(st: PresenceStatus): string {
     case 'not_monitored':
       return 'registered; monitoring has not started yet';
   }
+}
+
+/** The beacon speaks once a minute: this long without a new token means it is not being heard. */
+export const LOCAL_SILENCE_MS = 150_000;
+
+/**
+ * What the person must be told now, from the relay's own ears first (no beacon for a few minutes:
+ * Bluetooth off, too far, or away), then from the server. The server's status is as old as the
+ * last validated upload, so a "not heard" older than tokens this relay has since heard and sent
+ * is stale and not shown; "reported" always is.
+ */
+export function relayWarning(
+  server: PresenceStatus | null,
+  lastTokenAt: number | null,
+  now: number,
+  silenceMs = LOCAL_SILENCE_MS,
+): string | null {
+  if (server?.code === 'reported') return statusLine(server);
+  if (server?.code === 'not_monitored' || server?.code === 'absence') return null;
+  const silentFor = lastTokenAt === null ? Infinity : now - lastTokenAt;
+  if (silentFor > silenceMs)
+    return `your beacon has not been heard for ${Number.isFinite(silentFor) ? `${Math.round(silentFor / 60_000)} min` : 'a while'} — check Bluetooth, move closer to it, or go home${
+      server?.code === 'warning_grace' || server?.code === 'not_heard'
+        ? `; the police will be told at ${clock(server.until)}`
+        : ''
+    }`;
+  const stale =
+    lastTokenAt !== null && server?.since != null && lastTokenAt > server.since + 60_000;
+  if ((server?.code === 'not_heard' || server?.code === 'warning_grace') && !stale)
+    return statusLine(server);
+  return null;
 }
