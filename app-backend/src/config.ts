@@ -58,7 +58,7 @@ export const DEFAULT_RULES: Rules = {
   graceSeconds: 600,
   criticalBatteryPercent: 5,
   spoofingThreshold: 10,
-  relaySilentSeconds: 660,
+  relaySilentSeconds: 400,
   silentGraceSeconds: 12 * 3600,
   maxAbsenceSeconds: 86_400,
 };

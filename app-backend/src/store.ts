@@ -305,7 +305,6 @@ export async function applyEffects(
           {
             kind: 'RELAY_SILENT',
             queue: 'maintenance',
-            relatedAlertId: e.gap.id,
             gapStartedAt: e.gap.gapStartedAt,
             detail: { silentFrom: e.silentFrom, silentUntil: e.silentUntil },
             send: true,

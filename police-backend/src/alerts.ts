@@ -2,19 +2,48 @@ import { z } from 'zod';
 import type { Queryable } from '../../backend-kit/db.js';
 import { ApiError, badRequest, notFound } from '../../backend-kit/errors.js';
 
+/** Kinds an officer reviews, each in one queue. */
 export const REVIEWABLE = [
   'NO_PRESENCE',
-  'CLOCK_DRIFT',
-  'BEACON_RESTARTED',
-  'LOW_BATTERY',
+  'BEACON_FAULT',
+  'SUSPECTED_SPOOFING',
+  'RELAY_SILENT',
 ] as const;
-const UPDATES = ['RECOVERED', 'LATE_EVIDENCE'] as const;
-const URGENCY: Record<string, number> = {
-  NO_PRESENCE: 3,
-  CLOCK_DRIFT: 1,
-  BEACON_RESTARTED: 1,
-  LOW_BATTERY: 0,
+/** Kinds that only change the alert named by relatedAlertId; stored with state `info`. */
+export const UPDATES = [
+  'RESOLVED_BY_EVIDENCE',
+  'LATE_EVIDENCE',
+  'ALERT_UPDATED',
+  'FAULT_CLEARED',
+] as const;
+export const QUEUES = ['violation', 'maintenance'] as const;
+export type Queue = (typeof QUEUES)[number];
+export type ReviewableKind = (typeof REVIEWABLE)[number];
+
+const QUEUE_OF: Record<ReviewableKind, Queue> = {
+  NO_PRESENCE: 'violation',
+  BEACON_FAULT: 'maintenance',
+  SUSPECTED_SPOOFING: 'maintenance',
+  RELAY_SILENT: 'maintenance',
 };
+
+/** BEACON_FAULT reasons that need a visit soon: the beacon is probably dead or blind to time. */
+const SERIOUS_FAULTS = ['battery_depleted', 'clock_not_set'];
+
+export type Detail = Record<string, number | string | boolean | null>;
+
+/** Higher first in the queue; a fault's urgency depends on its (merged) reasons. */
+export function urgency(kind: string, detail: Detail): number {
+  if (kind === 'NO_PRESENCE') return 3;
+  if (kind === 'SUSPECTED_SPOOFING') return 2;
+  // The phone was off for a while and nothing proves where the person was: a call, not a visit.
+  if (kind === 'RELAY_SILENT') return 1;
+  if (kind === 'BEACON_FAULT') {
+    const reasons = typeof detail.reasons === 'string' ? detail.reasons.split(',') : [];
+    return reasons.some((r) => SERIOUS_FAULTS.includes(r.trim())) ? 2 : 1;
+  }
+  return 0;
+}
 
 /** What the app backend sends (docs/api.md); nothing in it identifies a phone. */
 export const alertMessageSchema = z.strictObject({
@@ -40,6 +69,8 @@ export interface Alert {
   readonly id: string;
   readonly beaconId: string;
   readonly kind: string;
+  /** Null for updates. */
+  readonly queue: Queue | null;
   readonly state: AlertState;
   readonly outcome: string | null;
   readonly note: string | null;
@@ -48,18 +79,24 @@ export interface Alert {
   readonly gapStartedAt: number | null;
   readonly lastPresenceAt: number | null;
   readonly recoveredAt: number | null;
+  /** Set with recoveredAt: true when late evidence covered the whole gap (likely a false alarm). */
+  readonly coveredByEvidence: boolean | null;
   readonly evidenceUntil: number | null;
+  readonly conditionClearedAt: number | null;
+  readonly occurrences: number;
   readonly relatedAlertId: string | null;
   readonly updatedAt: number;
   readonly address: string | null;
   readonly caseRef: string | null;
   readonly urgency: number;
+  readonly detail: Detail;
 }
 
 interface Row {
   id: string;
   beacon_id: string;
   kind: string;
+  queue: Queue | null;
   state: AlertState;
   outcome: string | null;
   note: string | null;
@@ -68,38 +105,129 @@ interface Row {
   gap_started_at: number | null;
   last_presence_at: number | null;
   recovered_at: number | null;
+  covered_by_evidence: boolean | null;
   evidence_until: number | null;
+  condition_cleared_at: number | null;
+  occurrences: number;
   related_alert_id: string | null;
   updated_at: number;
+  detail: string;
   address: string | null;
   case_ref: string | null;
 }
 
 const SELECT = `SELECT a.*, b.address, b.case_ref FROM alerts a LEFT JOIN beacons b ON b.id = a.beacon_record`;
 
-const toAlert = (r: Row): Alert => ({
-  id: r.id,
-  beaconId: r.beacon_id,
-  kind: r.kind,
-  state: r.state,
-  outcome: r.outcome,
-  note: r.note,
-  occurredAt: r.occurred_at,
-  receivedAt: r.received_at,
-  gapStartedAt: r.gap_started_at,
-  lastPresenceAt: r.last_presence_at,
-  recoveredAt: r.recovered_at,
-  evidenceUntil: r.evidence_until,
-  relatedAlertId: r.related_alert_id,
-  updatedAt: r.updated_at,
-  address: r.address,
-  caseRef: r.case_ref,
-  urgency: URGENCY[r.kind] ?? 0,
-});
+function parseDetail(text: string): Detail {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Detail) : {};
+  } catch {
+    return {};
+  }
+}
+
+const toAlert = (r: Row): Alert => {
+  const detail = parseDetail(r.detail);
+  return {
+    id: r.id,
+    beaconId: r.beacon_id,
+    kind: r.kind,
+    queue: r.queue,
+    state: r.state,
+    outcome: r.outcome,
+    note: r.note,
+    occurredAt: r.occurred_at,
+    receivedAt: r.received_at,
+    gapStartedAt: r.gap_started_at,
+    lastPresenceAt: r.last_presence_at,
+    recoveredAt: r.recovered_at,
+    coveredByEvidence: r.covered_by_evidence,
+    evidenceUntil: r.evidence_until,
+    conditionClearedAt: r.condition_cleared_at,
+    occurrences: r.occurrences,
+    relatedAlertId: r.related_alert_id,
+    updatedAt: r.updated_at,
+    address: r.address,
+    caseRef: r.case_ref,
+    urgency: urgency(r.kind, detail),
+    detail,
+  };
+};
 
 export async function getAlert(db: Queryable, id: string): Promise<Alert | undefined> {
   const { rows } = await db.query<Row>(`${SELECT} WHERE a.id = $1`, [id]);
   return rows[0] ? toAlert(rows[0]) : undefined;
+}
+
+const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+/** What an update does to the alert it relates to (the related alert keeps its review state). */
+async function applyUpdate(tx: Queryable, m: AlertMessage, now: number): Promise<boolean> {
+  const id = m.relatedAlertId;
+  if (!id) return false;
+  let r: { rowCount: number | null } | undefined;
+  switch (m.kind) {
+    case 'RESOLVED_BY_EVIDENCE':
+      // When presence was seen again; the decision time if the message does not say.
+      r = await tx.query(
+        'UPDATE alerts SET recovered_at = $2, covered_by_evidence = $3, updated_at = $4 WHERE id = $1',
+        [
+          id,
+          num(m.detail.lastPresenceAt) ?? m.occurredAt,
+          typeof m.detail.coveredByEvidence === 'boolean' ? m.detail.coveredByEvidence : null,
+          now,
+        ],
+      );
+      break;
+    case 'LATE_EVIDENCE': {
+      const until = num(m.detail.evidenceUntil);
+      if (until === null) return false;
+      r = await tx.query(
+        'UPDATE alerts SET evidence_until = GREATEST(COALESCE(evidence_until, 0), $2), updated_at = $3 WHERE id = $1',
+        [id, until, now],
+      );
+      break;
+    }
+    case 'FAULT_CLEARED':
+      r = await tx.query(
+        'UPDATE alerts SET condition_cleared_at = $2, updated_at = $3 WHERE id = $1',
+        [id, m.occurredAt, now],
+      );
+      break;
+    case 'ALERT_UPDATED':
+      r = await applyRepeat(tx, id, m, now);
+      break;
+    default:
+      return false;
+  }
+  return (r?.rowCount ?? 0) > 0;
+}
+
+/**
+ * A repeat of an open alert: its detail merged in, counted, the condition back. A repeat that
+ * starts a later gap makes the alert describe that gap. The review state is left as it is.
+ */
+async function applyRepeat(tx: Queryable, id: string, m: AlertMessage, now: number) {
+  const { rows } = await tx.query<{ detail: string; gap_started_at: number | null }>(
+    'SELECT detail, gap_started_at FROM alerts WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  const current = rows[0];
+  if (!current) return { rowCount: 0 };
+  const detail = { ...parseDetail(current.detail), ...m.detail };
+  const newGap =
+    m.gapStartedAt !== null &&
+    (current.gap_started_at === null || m.gapStartedAt > Number(current.gap_started_at));
+  return tx.query(
+    `UPDATE alerts SET detail = $2, occurrences = occurrences + 1, condition_cleared_at = NULL,
+       last_presence_at = COALESCE($3, last_presence_at), updated_at = $4,
+       gap_started_at = CASE WHEN $5 THEN $6::bigint ELSE gap_started_at END,
+       recovered_at = CASE WHEN $5 THEN NULL ELSE recovered_at END,
+       covered_by_evidence = CASE WHEN $5 THEN NULL ELSE covered_by_evidence END
+     WHERE id = $1`,
+    [id, JSON.stringify(detail), num(m.detail.lastPresenceAt), now, newGap, m.gapStartedAt],
+  );
 }
 
 /**
@@ -111,46 +239,28 @@ export async function receiveAlert(tx: Queryable, m: AlertMessage, now: number):
     "SELECT id FROM beacons WHERE beacon_id = $1 ORDER BY status = 'ended', installed_at DESC LIMIT 1",
     [m.beaconId],
   );
-  const reviewable = (REVIEWABLE as readonly string[]).includes(m.kind);
-  const lastPresence = typeof m.detail.lastPresenceAt === 'number' ? m.detail.lastPresenceAt : null;
+  const queue = QUEUE_OF[m.kind as ReviewableKind] ?? null;
   const inserted = await tx.query(
-    `INSERT INTO alerts (id, beacon_record, beacon_id, kind, state, occurred_at, received_at, gap_started_at, last_presence_at, related_alert_id, detail, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $7) ON CONFLICT (id) DO NOTHING`,
+    `INSERT INTO alerts (id, beacon_record, beacon_id, kind, queue, state, occurred_at, received_at, gap_started_at, last_presence_at, related_alert_id, detail, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8) ON CONFLICT (id) DO NOTHING`,
     [
       m.alertId,
       beacon[0]?.id ?? null,
       m.beaconId,
       m.kind,
-      reviewable ? 'open' : 'info',
+      queue,
+      queue ? 'open' : 'info',
       m.occurredAt,
       now,
       m.gapStartedAt,
-      lastPresence,
+      num(m.detail.lastPresenceAt),
       m.relatedAlertId,
       JSON.stringify(m.detail),
     ],
   );
   if (inserted.rowCount === 0) return [];
   const changed = [m.alertId];
-  if (m.relatedAlertId && m.kind === 'RECOVERED') {
-    await tx.query('UPDATE alerts SET recovered_at = $2, updated_at = $3 WHERE id = $1', [
-      m.relatedAlertId,
-      m.occurredAt,
-      now,
-    ]);
-    changed.push(m.relatedAlertId);
-  }
-  if (
-    m.relatedAlertId &&
-    m.kind === 'LATE_EVIDENCE' &&
-    typeof m.detail.evidenceUntil === 'number'
-  ) {
-    await tx.query(
-      'UPDATE alerts SET evidence_until = GREATEST(COALESCE(evidence_until, 0), $2), updated_at = $3 WHERE id = $1',
-      [m.relatedAlertId, m.detail.evidenceUntil, now],
-    );
-    changed.push(m.relatedAlertId);
-  }
+  if (!queue && (await applyUpdate(tx, m, now)) && m.relatedAlertId) changed.push(m.relatedAlertId);
   const out: Alert[] = [];
   for (const id of changed) {
     const a = await getAlert(tx, id);
@@ -161,6 +271,7 @@ export async function receiveAlert(tx: Queryable, m: AlertMessage, now: number):
 
 export const listQuerySchema = z.strictObject({
   view: z.enum(['queue', 'history']).default('queue'),
+  queue: z.enum(QUEUES).optional(),
   kind: z.enum(REVIEWABLE).optional(),
   outcome: z.enum(OUTCOMES).optional(),
   from: z.coerce.number().int().nonnegative().optional(),
@@ -178,6 +289,7 @@ export async function listAlerts(
     where.push(sql.replace('?', `$${params.length}`));
   };
   if (q.view === 'queue') where.push(`a.state <> 'resolved'`);
+  if (q.queue) add('a.queue = ?', q.queue);
   if (q.kind) add('a.kind = ?', q.kind);
   if (q.outcome) add('a.outcome = ?', q.outcome);
   if (q.from !== undefined) add('a.occurred_at >= ?', q.from);

@@ -22,10 +22,18 @@ import {
   timeline,
 } from './alerts.js';
 import type { Alert } from './alerts.js';
+import {
+  type Absence,
+  absenceBodySchema,
+  cancelAbsence,
+  listAbsences,
+  scheduleAbsence,
+} from './absences.js';
 import { appendAudit, verifyAudit } from './audit.js';
 import {
   type Beacon,
   beaconIdSchema,
+  findBeacon,
   listBeacons,
   registerBeacon,
   registerBeaconSchema,
@@ -54,6 +62,7 @@ export interface HttpDeps {
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
   readonly onAlerts: (alerts: Alert[]) => void;
   readonly onBeacon: (beacon: Beacon) => void;
+  readonly onAbsence: (absence: Absence) => void;
   /** Wake the command worker after a request was queued. */
   readonly kickCommands: () => void;
 }
@@ -257,6 +266,64 @@ export function officerServer(deps: HttpDeps): Server {
       res.status(202).json({ beacon });
     });
   }
+
+  app.get('/api/beacons/:id', async (req, res) => {
+    const beaconId = parse(beaconIdSchema, req.params.id, 'BAD_BEACON_ID');
+    const found = await findBeacon(db, beaconId);
+    if (!found) throw notFound('NO_SUCH_BEACON');
+    await audit(req, 'address.viewed', `beacon:${beaconId}`);
+    res.json({ beacon: found.beacon });
+  });
+
+  // Authorised absences: stored here, sent to the app backend as commands (without the reason).
+  app.get('/api/beacons/:id/absences', async (req, res) => {
+    const beaconId = parse(beaconIdSchema, req.params.id, 'BAD_BEACON_ID');
+    res.json({ absences: await listAbsences(db, beaconId, deps.clock()) });
+  });
+  app.post('/api/beacons/:id/absences', async (req, res) => {
+    const beaconId = parse(beaconIdSchema, req.params.id, 'BAD_BEACON_ID');
+    const input = parse(absenceBodySchema, req.body, 'BAD_ABSENCE');
+    const s = officer(req);
+    const absence = await db.transaction(async (tx) => {
+      const a = await scheduleAbsence(tx, beaconId, input, s.sub, deps.clock());
+      // The reason is left out: the log is permanent and a note could say more than it should.
+      await appendAudit(
+        tx,
+        {
+          officer: s.username,
+          action: 'absence.scheduled',
+          subject: `absence:${a.id}`,
+          detail: { beaconId, startsAt: a.startsAt, endsAt: a.endsAt },
+        },
+        deps.clock(),
+      );
+      return a;
+    });
+    deps.onAbsence(absence);
+    deps.kickCommands();
+    res.status(201).json({ absence });
+  });
+  app.post('/api/absences/:absenceId/cancel', async (req, res) => {
+    const id = parse(z.uuid(), req.params.absenceId, 'BAD_ABSENCE_ID');
+    const s = officer(req);
+    const absence = await db.transaction(async (tx) => {
+      const a = await cancelAbsence(tx, id, s.sub, deps.clock());
+      await appendAudit(
+        tx,
+        {
+          officer: s.username,
+          action: 'absence.cancelled',
+          subject: `absence:${id}`,
+          detail: { beaconId: a.beaconId },
+        },
+        deps.clock(),
+      );
+      return a;
+    });
+    deps.onAbsence(absence);
+    deps.kickCommands();
+    res.status(202).json({ absence });
+  });
 
   app.get('/api/stats/daily', async (req, res) => {
     const { days } = parse(

@@ -71,6 +71,7 @@ export async function startPoliceBackend(
     onAlerts: (alerts) =>
       alerts.forEach((alert) => live.current?.broadcast({ type: 'alert', alert })),
     onBeacon: (beacon) => live.current?.broadcast({ type: 'beacon', beacon }),
+    onAbsence: (absence) => live.current?.broadcast({ type: 'absence', absence }),
     kickCommands: () => kick(),
   };
   const officer = officerServer(deps);
@@ -93,7 +94,8 @@ export async function startPoliceBackend(
   const officerPort = await listen(officer, config.host, config.officerPort);
   const internalPort = await listen(internal, config.host, config.internalPort);
   const peer = { url: config.app.url, identity: config.app.identity, tls: config.tls };
-  const runCommands = () => sendCommands(db, peer, clock, log, deps.onBeacon);
+  const runCommands = () =>
+    sendCommands(db, peer, clock, log, { onBeacon: deps.onBeacon, onAbsence: deps.onAbsence });
 
   let timer: NodeJS.Timeout | undefined;
   let busy = false;

@@ -110,17 +110,42 @@ export async function api(
   );
 }
 
+/** A confirmed NO_PRESENCE by default: window passed at T0 − 10 min, grace of 10 min. */
 export function alertMessage(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     alertId: randomUUID(),
     kind: 'NO_PRESENCE',
     beaconId: 'SB-0001',
     occurredAt: T0,
-    gapStartedAt: T0 - 400_000,
+    gapStartedAt: T0 - 960_000,
     relatedAlertId: null,
-    detail: { lastPresenceAt: T0 - 400_000 },
+    detail: {
+      lastPresenceAt: T0 - 960_000,
+      provisionalAt: T0 - 600_000,
+      confirmedAt: T0,
+      graceSeconds: 600,
+      afterAbsence: false,
+    },
     ...over,
   };
+}
+
+/** An update to `related` (RESOLVED_BY_EVIDENCE, LATE_EVIDENCE, ALERT_UPDATED, FAULT_CLEARED). */
+export function updateMessage(
+  related: Record<string, unknown>,
+  kind: string,
+  detail: Record<string, unknown>,
+  over: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return alertMessage({
+    kind,
+    beaconId: related.beaconId,
+    relatedAlertId: related.alertId,
+    occurredAt: Number(related.occurredAt) + 60_000,
+    gapStartedAt: null,
+    detail,
+    ...over,
+  });
 }
 
 /** Post an alert to the internal listener, by default as the app backend. */

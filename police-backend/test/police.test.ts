@@ -17,6 +17,7 @@ import {
   signIn,
   signInRaw,
   startPolice,
+  updateMessage,
 } from './harness.js';
 
 const XSS = '<img src=x onerror=alert(1)><script>alert(2)</script> 12 Example Street';
@@ -82,40 +83,36 @@ for (const target of databaseTargets()) {
         );
       });
 
-      it('updates the alert an officer is looking at when RECOVERED and LATE_EVIDENCE arrive', async () => {
+      it('updates the alert an officer is looking at when LATE_EVIDENCE and RESOLVED_BY_EVIDENCE arrive', async () => {
         const m = alertMessage();
         await postAlert(h, m);
+        await postAlert(h, updateMessage(m, 'LATE_EVIDENCE', { evidenceUntil: 1234 }));
         await postAlert(
           h,
-          alertMessage({
-            kind: 'LATE_EVIDENCE',
-            relatedAlertId: m.alertId,
-            occurredAt: 1 + Number(m.occurredAt),
-            gapStartedAt: null,
-            detail: { evidenceUntil: 1234 },
-          }),
-        );
-        await postAlert(
-          h,
-          alertMessage({
-            kind: 'RECOVERED',
-            relatedAlertId: m.alertId,
-            occurredAt: 2 + Number(m.occurredAt),
-            gapStartedAt: null,
-          }),
+          updateMessage(
+            m,
+            'RESOLVED_BY_EVIDENCE',
+            { lastPresenceAt: 100_000 + Number(m.occurredAt), coveredByEvidence: false },
+            { occurredAt: 120_000 + Number(m.occurredAt) },
+          ),
         );
         const detail = (await api(h, officer, 'GET', `/api/alerts/${String(m.alertId)}`)).json<{
-          alert: { recoveredAt: number; evidenceUntil: number };
-          timeline: { kind: string; state: string }[];
+          alert: { recoveredAt: number; evidenceUntil: number; coveredByEvidence: boolean };
+          timeline: { kind: string; state: string; queue: string | null }[];
         }>();
-        assert.equal(detail.alert.recoveredAt, 2 + Number(m.occurredAt));
+        assert.equal(
+          detail.alert.recoveredAt,
+          100_000 + Number(m.occurredAt),
+          'when presence returned',
+        );
+        assert.equal(detail.alert.coveredByEvidence, false);
         assert.equal(detail.alert.evidenceUntil, 1234);
         assert.deepEqual(
-          detail.timeline.map((t) => [t.kind, t.state]),
+          detail.timeline.map((t) => [t.kind, t.state, t.queue]),
           [
-            ['NO_PRESENCE', 'open'],
-            ['LATE_EVIDENCE', 'info'],
-            ['RECOVERED', 'info'],
+            ['NO_PRESENCE', 'open', 'violation'],
+            ['LATE_EVIDENCE', 'info', null],
+            ['RESOLVED_BY_EVIDENCE', 'info', null],
           ],
         );
       });
@@ -340,6 +337,8 @@ for (const target of databaseTargets()) {
               '/api/beacons/SB-1/enable',
               '/api/session',
               '/api/alerts/00000000-0000-4000-8000-000000000000/actions',
+              '/api/beacons/SB-1/absences',
+              '/api/absences/00000000-0000-4000-8000-000000000000/cancel',
             ),
             fc.json(),
             async (path, body) => {

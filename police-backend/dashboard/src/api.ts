@@ -3,6 +3,7 @@
  * authentication; the CSRF value lives only in this object's memory, never in storage.
  */
 import type {
+  Absence,
   Alert,
   AuditEntry,
   AuditVerify,
@@ -37,6 +38,13 @@ const MESSAGES: Record<string, string> = {
   CSRF: 'Your session’s security token is out of date. Reload the page and try again.',
   NOT_SIGNED_IN: 'You are not signed in.',
   BAD_REQUEST: 'The server refused the request as malformed. Check the fields and try again.',
+  BAD_ABSENCE:
+    'The absence was refused: it must end after it starts, last at most 24 hours, not be over, and not start in the past.',
+  NOT_MONITORING: 'Absences can only be scheduled while the beacon is being monitored.',
+  NO_SUCH_BEACON: 'There is no beacon with this ID.',
+  NO_SUCH_ABSENCE: 'This absence no longer exists.',
+  ABSENCE_CANCELLED: 'This absence has already been cancelled.',
+  ABSENCE_OVER: 'This absence is already over; there is nothing to cancel.',
 };
 
 /** A sentence for an officer; the server's code is included when it is not one we know. */
@@ -172,6 +180,29 @@ export class Api {
   async beaconCommand(beaconId: string, command: 'enable' | 'end'): Promise<Beacon> {
     const path = `/api/beacons/${encodeURIComponent(beaconId)}/${command}`;
     return (await this.request<{ beacon: Beacon }>('POST', path, { body: {} })).beacon;
+  }
+
+  async beacon(beaconId: string): Promise<Beacon> {
+    const path = `/api/beacons/${encodeURIComponent(beaconId)}`;
+    return (await this.request<{ beacon: Beacon }>('GET', path)).beacon;
+  }
+
+  async absences(beaconId: string): Promise<Absence[]> {
+    const path = `/api/beacons/${encodeURIComponent(beaconId)}/absences`;
+    return (await this.request<{ absences: Absence[] }>('GET', path)).absences;
+  }
+
+  async scheduleAbsence(
+    beaconId: string,
+    input: { startsAt: number; endsAt: number; reason?: string },
+  ): Promise<Absence> {
+    const path = `/api/beacons/${encodeURIComponent(beaconId)}/absences`;
+    return (await this.request<{ absence: Absence }>('POST', path, { body: input })).absence;
+  }
+
+  async cancelAbsence(id: string): Promise<Absence> {
+    const path = `/api/absences/${encodeURIComponent(id)}/cancel`;
+    return (await this.request<{ absence: Absence }>('POST', path, { body: {} })).absence;
   }
 
   async dailyStats(days: number): Promise<DailyStat[]> {

@@ -1,14 +1,21 @@
 /** Labels and times for display. Every function returns plain text or text-only nodes. */
 import { h } from './dom.js';
-import type { Alert, BeaconStatus, DayBucket } from './types.js';
+import type { Alert, BeaconStatus, DayBucket, Queue } from './types.js';
 
 export const KIND_LABEL: Record<string, string> = {
-  NO_PRESENCE: 'No proof of presence',
-  CLOCK_DRIFT: 'Beacon clock drift',
-  BEACON_RESTARTED: 'Beacon restarted',
-  LOW_BATTERY: 'Low battery',
-  RECOVERED: 'Presence recovered',
+  NO_PRESENCE: 'Not at home',
+  BEACON_FAULT: 'Beacon fault',
+  SUSPECTED_SPOOFING: 'Possible spoofing',
+  RELAY_SILENT: 'Phone silent',
+  RESOLVED_BY_EVIDENCE: 'Resolved by evidence',
   LATE_EVIDENCE: 'Late evidence',
+  ALERT_UPDATED: 'Repeated',
+  FAULT_CLEARED: 'Condition cleared',
+};
+
+export const QUEUE_LABEL: Record<Queue, string> = {
+  violation: 'Violations',
+  maintenance: 'Beacon maintenance',
 };
 
 export const OUTCOME_LABEL: Record<DayBucket, string> = {
@@ -41,6 +48,13 @@ const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeS
 
 export function formatAbsolute(ms: number): string {
   return absolute.format(new Date(ms));
+}
+
+const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+
+/** `12:41`: the time of day, for sentences such as "back home at 12:41". */
+export function formatClock(ms: number): string {
+  return clock.format(new Date(ms));
 }
 
 /** `45 s`, `12 min`, `3 h 05 min`, `2 d 4 h`. */

@@ -46,6 +46,7 @@ export function parseLiveMessage(text: unknown): LiveMessage | null {
   if (m['type'] === 'hello' && typeof m['username'] === 'string') return m as LiveMessage;
   if (m['type'] === 'alert' && isObject(m['alert'], 'id')) return m as LiveMessage;
   if (m['type'] === 'beacon' && isObject(m['beacon'], 'beaconId')) return m as LiveMessage;
+  if (m['type'] === 'absence' && isObject(m['absence'], 'id')) return m as LiveMessage;
   return null;
 }
 

@@ -4,7 +4,8 @@
  */
 import { Api, ApiError, describeError } from './api.js';
 import { fill, h } from './dom.js';
-import { kindLabel, tick } from './format.js';
+import { headline } from './alert-text.js';
+import { tick } from './format.js';
 import { LiveConnection } from './live.js';
 import { QueueStore } from './queue-store.js';
 import type { Route } from './router.js';
@@ -17,6 +18,7 @@ import { pageHeading } from './view.js';
 import { addressText } from './view-queue.js';
 import { alertPage } from './view-alert.js';
 import { auditPage } from './view-audit.js';
+import { beaconPage } from './view-beacon.js';
 import { beaconsPage } from './view-beacons.js';
 import { historyPage } from './view-history.js';
 import { queuePage } from './view-queue.js';
@@ -52,11 +54,13 @@ function notFound(route: Route & { name: 'notfound' }): View {
 function pageFor(c: Context, route: Route): View {
   switch (route.name) {
     case 'queue':
-      return queuePage(c);
+      return queuePage(c, route.queue);
     case 'alert':
       return alertPage(c, route.id);
     case 'beacons':
       return beaconsPage(c);
+    case 'beacon':
+      return beaconPage(c, route.id);
     case 'history':
       return historyPage(c, route.params);
     case 'stats':
@@ -74,7 +78,9 @@ function showRoute(moveFocus: boolean): void {
   view?.dispose?.();
   view = pageFor(ctx, route);
   fill(shell.main, view.el);
-  shell.setActive(route.name === 'alert' ? 'queue' : route.name);
+  shell.setActive(
+    route.name === 'alert' ? 'queue' : route.name === 'beacon' ? 'beacons' : route.name,
+  );
   shell.showError(null);
   // The title stays generic: it ends up in browser history, which must not hold addresses.
   document.title = `${view.title} · SmartBeacon Police`;
@@ -87,6 +93,8 @@ function onLiveMessage(message: LiveMessage): void {
     view?.onAlert?.(message.alert);
   } else if (message.type === 'beacon') {
     view?.onBeacon?.(message.beacon);
+  } else if (message.type === 'absence') {
+    view?.onAbsence?.(message.absence);
   }
 }
 
@@ -108,7 +116,7 @@ function signedIn(session: Session): void {
   unsubscribeQueue = queue.subscribe((change) => {
     shell?.setQueueCount(queue.loaded ? queue.list().length : null);
     if (change.type === 'added') {
-      shell?.announce(`New alert: ${kindLabel(change.alert.kind)}, ${addressText(change.alert)}.`);
+      shell?.announce(`New alert: ${headline(change.alert)}, ${addressText(change.alert)}.`);
     }
   });
   reloadQueue();

@@ -1,12 +1,15 @@
 /**
- * Hash routes, so the server only ever serves `/`:
- * `#/queue`, `#/alerts/<id>`, `#/beacons`, `#/history?…`, `#/stats?…`, `#/audit`.
+ * Hash routes, so the server only ever serves `/`: `#/queue` (violations),
+ * `#/queue?queue=maintenance`, `#/alerts/<id>`, `#/beacons`, `#/beacons/<id>`, `#/history?…`,
+ * `#/stats?…`, `#/audit`.
  */
+import type { Queue } from './types.js';
 
 export type Route =
-  | { readonly name: 'queue' }
+  | { readonly name: 'queue'; readonly queue: Queue }
   | { readonly name: 'alert'; readonly id: string }
   | { readonly name: 'beacons' }
+  | { readonly name: 'beacon'; readonly id: string }
   | { readonly name: 'history'; readonly params: URLSearchParams }
   | { readonly name: 'stats'; readonly params: URLSearchParams }
   | { readonly name: 'audit' }
@@ -24,15 +27,22 @@ export function parseRoute(hash: string): Route {
   switch (first) {
     case undefined:
     case 'queue':
-      return second === undefined ? { name: 'queue' } : { name: 'notfound', path: pathPart };
+      return second === undefined
+        ? {
+            name: 'queue',
+            queue: params.get('queue') === 'maintenance' ? 'maintenance' : 'violation',
+          }
+        : { name: 'notfound', path: pathPart };
     case 'alerts':
-      if (second === undefined) return { name: 'notfound', path: pathPart };
+    case 'beacons':
+      if (second === undefined)
+        return first === 'beacons' ? { name: 'beacons' } : { name: 'notfound', path: pathPart };
       try {
-        return { name: 'alert', id: decodeURIComponent(second) };
+        const id = decodeURIComponent(second);
+        return first === 'alerts' ? { name: 'alert', id } : { name: 'beacon', id };
       } catch {
         return { name: 'notfound', path: pathPart };
       }
-    case 'beacons':
     case 'audit':
       return second === undefined ? { name: first } : { name: 'notfound', path: pathPart };
     case 'history':
@@ -44,6 +54,9 @@ export function parseRoute(hash: string): Route {
 }
 
 export const alertHref = (id: string): string => `#/alerts/${encodeURIComponent(id)}`;
+export const beaconHref = (id: string): string => `#/beacons/${encodeURIComponent(id)}`;
+export const queueHref = (queue: Queue): string =>
+  queue === 'violation' ? '#/queue' : `#/queue?queue=${queue}`;
 
 export function withQuery(path: string, params: URLSearchParams): string {
   const clean = new URLSearchParams();

@@ -2,13 +2,24 @@
 
 export const REVIEWABLE_KINDS = [
   'NO_PRESENCE',
-  'CLOCK_DRIFT',
-  'BEACON_RESTARTED',
-  'LOW_BATTERY',
+  'BEACON_FAULT',
+  'SUSPECTED_SPOOFING',
+  'RELAY_SILENT',
 ] as const;
-export const UPDATE_KINDS = ['RECOVERED', 'LATE_EVIDENCE'] as const;
+export const UPDATE_KINDS = [
+  'RESOLVED_BY_EVIDENCE',
+  'LATE_EVIDENCE',
+  'ALERT_UPDATED',
+  'FAULT_CLEARED',
+] as const;
 export type ReviewableKind = (typeof REVIEWABLE_KINDS)[number];
 export type AlertKind = ReviewableKind | (typeof UPDATE_KINDS)[number];
+
+export const QUEUES = ['violation', 'maintenance'] as const;
+export type Queue = (typeof QUEUES)[number];
+
+/** Values the app backend puts in an alert's detail (see the kinds in docs/police-api.md). */
+export type Detail = Readonly<Record<string, number | string | boolean | null>>;
 
 export type AlertState = 'open' | 'acknowledged' | 'dispatched' | 'resolved' | 'info';
 
@@ -24,6 +35,8 @@ export interface Alert {
   readonly id: string;
   readonly beaconId: string;
   readonly kind: AlertKind | string;
+  /** Null for updates. */
+  readonly queue: Queue | null;
   readonly state: AlertState;
   readonly outcome: Outcome | null;
   readonly note: string | null;
@@ -32,13 +45,19 @@ export interface Alert {
   readonly gapStartedAt: number | null;
   readonly lastPresenceAt: number | null;
   readonly recoveredAt: number | null;
+  /** With recoveredAt: true = late evidence covered the whole gap, false = the person came back. */
+  readonly coveredByEvidence: boolean | null;
   readonly evidenceUntil: number | null;
+  readonly conditionClearedAt: number | null;
+  /** 1, plus one per repeat (ALERT_UPDATED). */
+  readonly occurrences: number;
   readonly relatedAlertId: string | null;
   readonly updatedAt: number;
   /** Null when the alert names a beacon the police backend does not know. */
   readonly address: string | null;
   readonly caseRef: string | null;
   readonly urgency: number;
+  readonly detail: Detail;
 }
 
 export interface Review {
@@ -61,6 +80,23 @@ export interface Beacon {
   readonly installedAt: number;
   readonly endedAt: number | null;
   readonly status: BeaconStatus;
+  readonly lastError: string | null;
+}
+
+export type AbsenceDelivery =
+  'pending' | 'scheduled' | 'refused' | 'cancel_pending' | 'cancelled' | 'cancel_refused';
+
+export interface Absence {
+  readonly id: string;
+  readonly beaconId: string;
+  readonly startsAt: number;
+  readonly endsAt: number;
+  readonly reason: string | null;
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly cancelledAt: number | null;
+  readonly cancelledBy: string | null;
+  readonly delivery: AbsenceDelivery;
   readonly lastError: string | null;
 }
 
@@ -100,7 +136,8 @@ export interface AuditVerify {
 export type LiveMessage =
   | { readonly type: 'hello'; readonly username: string }
   | { readonly type: 'alert'; readonly alert: Alert }
-  | { readonly type: 'beacon'; readonly beacon: Beacon };
+  | { readonly type: 'beacon'; readonly beacon: Beacon }
+  | { readonly type: 'absence'; readonly absence: Absence };
 
 export function isReviewable(kind: string): kind is ReviewableKind {
   return (REVIEWABLE_KINDS as readonly string[]).includes(kind);

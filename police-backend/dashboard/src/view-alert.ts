@@ -4,21 +4,23 @@
  */
 import { ApiError, describeError } from './api.js';
 import { fill, h, orDash } from './dom.js';
+import { faultReasons, headline, reasonText, recoveryText } from './alert-text.js';
 import {
   OUTCOME_LABEL,
+  QUEUE_LABEL,
   codeText,
+  formatDuration,
   gapEl,
-  kindLabel,
   outcomeLabel,
   timeAgo,
   timeAt,
 } from './format.js';
-import { alertHref } from './router.js';
+import { alertHref, beaconHref } from './router.js';
 import type { Alert, Outcome, Review } from './types.js';
 import { OUTCOMES, isReviewable } from './types.js';
 import type { Context, View } from './view.js';
 import { errorBox, loading, pageHeading } from './view.js';
-import { addressText, stateBadge } from './view-queue.js';
+import { addressText, alertMarks, stateBadge } from './view-queue.js';
 
 type Action = 'acknowledge' | 'dispatch' | 'resolve';
 
@@ -47,6 +49,61 @@ const byTime = (a: Alert, b: Alert): number =>
 
 function fact(term: string, ...value: (Node | string)[]): HTMLElement[] {
   return [h('dt', null, term), h('dd', null, ...value)];
+}
+
+const detailNumber = (a: Alert, key: string): number | null =>
+  typeof a.detail[key] === 'number' ? (a.detail[key] as number) : null;
+
+/** What only this kind of alert has to say. */
+function kindFacts(a: Alert): HTMLElement[] {
+  const at = (key: string) => timeAt(detailNumber(a, key));
+  switch (a.kind) {
+    case 'NO_PRESENCE': {
+      const grace = detailNumber(a, 'graceSeconds');
+      return [
+        ...fact('Last proof of presence', timeAgo(a.lastPresenceAt)),
+        ...fact('Gap started', timeAt(a.gapStartedAt)),
+        ...fact('Gap length', gapEl(a)),
+        ...fact('Provisional (person warned)', at('provisionalAt')),
+        ...fact('Confirmed', at('confirmedAt')),
+        ...(grace === null ? [] : fact('Grace period', formatDuration(grace * 1000))),
+        ...(a.detail['afterAbsence'] === true
+          ? fact('Authorised absence', 'The gap began when an authorised absence ended')
+          : []),
+      ];
+    }
+    case 'BEACON_FAULT': {
+      const reasons = faultReasons(a);
+      const counter = detailNumber(a, 'counter');
+      return [
+        ...fact(
+          'Reasons',
+          h(
+            'ul',
+            { class: 'reasons', 'data-testid': 'fault-reasons' },
+            reasons.map((r) =>
+              h(
+                'li',
+                { class: r === 'battery_depleted' ? 'reason-urgent' : undefined },
+                reasonText(r, a.detail),
+              ),
+            ),
+          ),
+        ),
+        ...(counter === null ? [] : fact('Token counter', String(counter))),
+        ...(a.gapStartedAt === null ? [] : fact('Gap started', timeAt(a.gapStartedAt))),
+      ];
+    }
+    case 'RELAY_SILENT':
+      return [...fact('Silent from', at('silentFrom')), ...fact('Back at home', at('silentUntil'))];
+    case 'SUSPECTED_SPOOFING':
+      return [
+        ...fact('Invalid tokens', String(detailNumber(a, 'invalidTokens') ?? '—')),
+        ...fact('Since', at('since')),
+      ];
+    default:
+      return a.gapStartedAt === null ? [] : fact('Gap started', timeAt(a.gapStartedAt));
+  }
 }
 
 export function alertPage(ctx: Context, id: string): View {
@@ -123,26 +180,38 @@ export function alertPage(ctx: Context, id: string): View {
     fill(heading, addressText(a));
     fill(
       subtitle,
-      h('span', { class: `kind kind-${a.kind}` }, kindLabel(a.kind)),
-      ` · Case ${orDash(a.caseRef)} · Beacon ${a.beaconId}`,
+      h('span', { class: `kind kind-${a.kind}`, 'data-testid': 'alert-headline' }, headline(a)),
+      ' ',
+      alertMarks(a),
+      ` · Case ${orDash(a.caseRef)} · Beacon `,
+      h('a', { href: beaconHref(a.beaconId) }, a.beaconId),
     );
     fill(stateHolder, 'State: ', stateBadge(a.state, 'alert-state'));
     const related = a.relatedAlertId;
+    const recovery = recoveryText(a);
     fill(
       facts,
-      fact('Kind', kindLabel(a.kind)),
+      fact('What happened', headline(a)),
+      a.queue !== null && fact('Queue', QUEUE_LABEL[a.queue]),
       fact('State', h('span', { class: 'cap' }, codeText(a.state))),
       a.state === 'resolved' && fact('Outcome', outcomeLabel(a.outcome)),
       a.note !== null && a.note !== '' && fact('Note', h('span', { class: 'note' }, a.note)),
-      fact('Last proof of presence', timeAgo(a.lastPresenceAt)),
-      fact('Gap started', timeAt(a.gapStartedAt)),
-      fact('Gap length', gapEl(a)),
-      a.recoveredAt !== null && fact('Presence recovered', timeAt(a.recoveredAt)),
+      kindFacts(a),
+      recovery !== null &&
+        fact('Presence', h('span', { class: 'recovery', 'data-testid': 'recovery' }, recovery)),
       a.evidenceUntil !== null && fact('Late evidence covers until', timeAt(a.evidenceUntil)),
+      a.occurrences > 1 && fact('Occurrences', `Happened ${a.occurrences} times`),
+      a.conditionClearedAt !== null &&
+        fact(
+          'Condition cleared',
+          timeAt(a.conditionClearedAt),
+          ' — resolve the alert once the visit is done',
+        ),
       fact('Occurred', timeAt(a.occurredAt)),
       fact('Received', timeAt(a.receivedAt)),
       related !== null &&
         fact('Relates to', h('a', { href: alertHref(related) }, 'the alert it updates')),
+      fact('Beacon', h('a', { href: beaconHref(a.beaconId) }, `${a.beaconId} (absences)`)),
       fact('Alert ID', h('code', null, a.id)),
     );
   }
@@ -159,7 +228,7 @@ export function alertPage(ctx: Context, id: string): View {
         const label = h(
           'span',
           { class: 'tl-label' },
-          h('span', { class: `kind kind-${t.kind}` }, kindLabel(t.kind)),
+          h('span', { class: `kind kind-${t.kind}` }, headline(t)),
           ' ',
           stateBadge(t.state),
           current && h('span', { class: 'muted' }, ' (this alert)'),
@@ -173,7 +242,8 @@ export function alertPage(ctx: Context, id: string): View {
           h('span', { class: 'tl-time' }, timeAt(t.occurredAt)),
           t.state === 'resolved' &&
             h('span', { class: 'tl-extra' }, `Outcome: ${outcomeLabel(t.outcome)}`),
-          isReviewable(t.kind) && h('span', { class: 'tl-extra' }, 'Gap: ', gapEl(t)),
+          t.queue === 'violation' && h('span', { class: 'tl-extra' }, 'Gap: ', gapEl(t)),
+          t.occurrences > 1 && h('span', { class: 'tl-extra' }, `Happened ${t.occurrences} times`),
         );
       }),
     );
@@ -308,6 +378,8 @@ export function alertPage(ctx: Context, id: string): View {
     else if (a.state === 'dispatched') hint = 'Resolve the alert once the patrol has reported.';
     else if (a.state === 'resolved') hint = `Resolved: ${outcomeLabel(a.outcome)}.`;
     else hint = 'This is an update to another alert; it needs no review.';
+    if (a.conditionClearedAt !== null && a.state !== 'resolved')
+      hint += ' The beacon condition has cleared; resolve the alert when nothing more is needed.';
 
     fill(
       actions,

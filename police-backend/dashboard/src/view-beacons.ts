@@ -1,7 +1,8 @@
-/** Beacons: their status (pending states and why they wait), registration, enable and end. */
+/** Beacons: their status (pending states and why they wait), registration, enable and end; each links to its own page (absences). */
 import { describeError } from './api.js';
 import { fill, h } from './dom.js';
 import { BEACON_STATUS_HINT, codeText, timeAt } from './format.js';
+import { beaconHref } from './router.js';
 import type { Beacon } from './types.js';
 import type { Context, View } from './view.js';
 import { errorBox, loading, pageHeading } from './view.js';
@@ -201,7 +202,11 @@ export function beaconsPage(ctx: Context): View {
       h(
         'div',
         { class: 'beacon-head' },
-        h('h2', { class: 'beacon-id' }, b.beaconId),
+        h(
+          'h2',
+          { class: 'beacon-id' },
+          h('a', { href: beaconHref(b.beaconId), 'data-testid': 'beacon-open' }, b.beaconId),
+        ),
         h(
           'span',
           {
@@ -218,7 +223,7 @@ export function beaconsPage(ctx: Context): View {
         h(
           'p',
           { class: 'notice notice-warn', 'data-testid': 'beacon-error' },
-          h('strong', null, 'Not confirmed yet: '),
+          pending && h('strong', null, 'Not confirmed yet: '),
           b.lastError,
         ),
       h(
@@ -230,6 +235,12 @@ export function beaconsPage(ctx: Context): View {
         h('dd', null, timeAt(b.installedAt), ` by ${b.installedBy}`),
         b.endedAt !== null && [h('dt', null, 'Ended'), h('dd', null, timeAt(b.endedAt))],
       ),
+      b.status === 'monitoring' &&
+        h(
+          'p',
+          null,
+          h('a', { href: beaconHref(b.beaconId) }, 'Authorised absences (schedule or cancel)'),
+        ),
       error && h('p', { class: 'form-error', role: 'alert' }, error),
       isBusy && h('p', { class: 'muted', role: 'status' }, 'Sending…'),
       controls.length > 0 && h('div', { class: 'button-row' }, controls),

@@ -1,4 +1,5 @@
 /** History: every reviewable alert, newest first, filtered by date, kind and outcome. */
+import { headline } from './alert-text.js';
 import { fill, h, orDash } from './dom.js';
 import { OUTCOME_LABEL, gapEl, kindLabel, outcomeLabel, timeAt } from './format.js';
 import { alertHref, withQuery } from './router.js';
@@ -6,7 +7,7 @@ import type { Alert } from './types.js';
 import { OUTCOMES, REVIEWABLE_KINDS } from './types.js';
 import type { Context, View } from './view.js';
 import { errorBox, loading, pageHeading } from './view.js';
-import { addressText, stateBadge } from './view-queue.js';
+import { addressText, alertMarks, stateBadge } from './view-queue.js';
 
 const SERVER_LIMIT = 500;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -64,7 +65,7 @@ function row(a: Alert): HTMLTableRowElement {
     h('td', { 'data-label': 'Occurred' }, timeAt(a.occurredAt)),
     h('td', { 'data-label': 'Address' }, h('a', { href: alertHref(a.id) }, addressText(a))),
     h('td', { 'data-label': 'Case' }, orDash(a.caseRef)),
-    h('td', { 'data-label': 'Kind' }, kindLabel(a.kind)),
+    h('td', { 'data-label': 'Kind' }, headline(a), ' ', alertMarks(a)),
     h('td', { 'data-label': 'State' }, stateBadge(a.state)),
     h('td', { 'data-label': 'Outcome' }, outcomeLabel(a.outcome)),
     h('td', { 'data-label': 'Gap' }, gapEl(a)),

@@ -1,9 +1,21 @@
-/** The alert queue: reviewable, unresolved alerts in the server's order, patched live in place. */
+/**
+ * The alert queue: reviewable, unresolved alerts in the server's order, patched live in place,
+ * in two tabs — violations and beacon maintenance — each with its count.
+ */
+import {
+  headline,
+  needsVisit,
+  occurrencesText,
+  reasonText,
+  faultReasons,
+  recoveryText,
+} from './alert-text.js';
 import { fill, h, orDash } from './dom.js';
-import { gapEl, kindLabel, timeAgo } from './format.js';
+import { QUEUE_LABEL, gapEl, timeAgo, timeAt } from './format.js';
 import type { QueueChange } from './queue-store.js';
-import { alertHref } from './router.js';
-import type { Alert } from './types.js';
+import { alertHref, queueHref } from './router.js';
+import type { Alert, Queue } from './types.js';
+import { QUEUES } from './types.js';
 import type { Context, View } from './view.js';
 import { errorBox, loading, pageHeading } from './view.js';
 
@@ -16,22 +28,69 @@ export const stateBadge = (state: string, testid?: string): HTMLElement =>
 export const addressText = (alert: { address: string | null }): string =>
   alert.address ?? 'Unknown address (beacon not registered here)';
 
+/** Small marks beside the headline: repeats, a cleared condition, a visit needed today. */
+export function alertMarks(alert: Alert): HTMLElement[] {
+  const marks: HTMLElement[] = [];
+  if (needsVisit(alert))
+    marks.push(
+      h('span', { class: 'mark mark-urgent', 'data-testid': 'needs-visit' }, 'Visit today'),
+    );
+  const times = occurrencesText(alert);
+  if (times)
+    marks.push(
+      h(
+        'span',
+        {
+          class: 'mark',
+          'data-testid': 'occurrences',
+          title: `Happened ${alert.occurrences} times`,
+        },
+        times,
+      ),
+    );
+  if (alert.conditionClearedAt !== null)
+    marks.push(
+      h('span', { class: 'mark mark-ok', 'data-testid': 'condition-cleared' }, 'Condition cleared'),
+    );
+  return marks;
+}
+
+/** The facts a row shows under the address: presence for violations, the cause for maintenance. */
+function itemTimes(alert: Alert): HTMLElement {
+  if (alert.queue === 'maintenance') {
+    const reasons = faultReasons(alert);
+    return h(
+      'span',
+      { class: 'qi-times' },
+      reasons.length > 1 &&
+        h('span', null, reasons.map((r) => reasonText(r, alert.detail)).join(' · ')),
+      h('span', null, 'Since: ', timeAgo(alert.occurredAt)),
+      alert.conditionClearedAt !== null &&
+        h('span', null, 'Cleared: ', timeAt(alert.conditionClearedAt)),
+    );
+  }
+  const recovery = recoveryText(alert);
+  return h(
+    'span',
+    { class: 'qi-times' },
+    h('span', null, 'Last proof of presence: ', timeAgo(alert.lastPresenceAt)),
+    h('span', null, 'Gap: ', gapEl(alert)),
+    recovery && h('span', { class: 'recovery', 'data-testid': 'recovery' }, recovery),
+  );
+}
+
 function itemBody(alert: Alert): HTMLElement[] {
   return [
     h(
       'span',
       { class: 'qi-top' },
-      h('span', { class: `kind kind-${alert.kind}` }, kindLabel(alert.kind)),
+      h('span', { class: `kind kind-${alert.kind}`, 'data-testid': 'headline' }, headline(alert)),
+      alertMarks(alert),
       stateBadge(alert.state),
     ),
     h('span', { class: 'qi-address' }, addressText(alert)),
     h('span', { class: 'qi-meta' }, `Case ${orDash(alert.caseRef)} · Beacon ${alert.beaconId}`),
-    h(
-      'span',
-      { class: 'qi-times' },
-      h('span', null, 'Last proof of presence: ', timeAgo(alert.lastPresenceAt)),
-      h('span', null, 'Gap: ', gapEl(alert)),
-    ),
+    itemTimes(alert),
   ];
 }
 
@@ -60,18 +119,49 @@ function highlight(el: Element, cls: string): void {
   setTimeout(() => el.classList.remove(cls), HIGHLIGHT_MS);
 }
 
-export function queuePage(ctx: Context): View {
-  const list = h('ol', { class: 'queue', 'data-testid': 'queue', 'aria-label': 'Open alerts' });
+export function queuePage(ctx: Context, queue: Queue): View {
+  const inTab = (a: Alert) => a.queue === queue;
+  const shown = () => ctx.queue.list().filter(inTab);
+  const list = h('ol', {
+    class: 'queue',
+    'data-testid': 'queue',
+    'data-queue': queue,
+    'aria-label': `Open alerts: ${QUEUE_LABEL[queue]}`,
+  });
   const count = h('p', { class: 'muted', role: 'status' });
+  const counts = new Map<Queue, HTMLElement>();
+  const tabs = h(
+    'nav',
+    { class: 'tabs', 'aria-label': 'Queues' },
+    QUEUES.map((q) => {
+      const n = h('span', { class: 'tab-count' });
+      counts.set(q, n);
+      return h(
+        'a',
+        {
+          href: queueHref(q),
+          class: 'tab',
+          'data-testid': `queue-tab-${q}`,
+          'aria-current': q === queue ? 'page' : undefined,
+        },
+        QUEUE_LABEL[q],
+        ' ',
+        n,
+      );
+    }),
+  );
   const body = h('div', null, loading('the alert queue'));
   const el = h(
     'section',
     { class: 'page', 'aria-labelledby': 'queue-title' },
     h('div', { class: 'page-head' }, pageHeading('Alert queue'), count),
+    tabs,
     h(
       'p',
       { class: 'hint' },
-      'Most urgent first, then the oldest. New alerts appear here as they arrive.',
+      queue === 'violation'
+        ? 'Confirmed absences from home, most urgent first, then the oldest. New alerts appear here as they arrive.'
+        : 'Beacons that need attention (battery, clock, restarts, possible spoofing): most urgent first, then the oldest.',
     ),
     body,
   );
@@ -83,31 +173,46 @@ export function queuePage(ctx: Context): View {
     );
 
   const showCount = () => {
-    const n = ctx.queue.list().length;
+    for (const [q, el] of counts) {
+      const n = ctx.queue.loaded ? ctx.queue.list().filter((a) => a.queue === q).length : null;
+      el.textContent = n === null ? '' : `(${n})`;
+      el.parentElement?.setAttribute('data-count', n === null ? '' : String(n));
+    }
+    const n = shown().length;
     count.textContent = n === 0 ? 'No open alerts.' : n === 1 ? '1 open alert' : `${n} open alerts`;
   };
 
   const renderAll = () => {
+    showCount();
     if (!ctx.queue.loaded) return;
-    fill(list, ctx.queue.list().map(queueItem));
+    fill(list, shown().map(queueItem));
     fill(
       body,
       list,
-      ctx.queue.list().length === 0 &&
-        h('p', { class: 'empty' }, 'Nothing to review. New alerts will appear here.'),
+      shown().length === 0 &&
+        h(
+          'p',
+          { class: 'empty' },
+          queue === 'violation'
+            ? 'No violations to review. New alerts will appear here.'
+            : 'No beacon needs maintenance.',
+        ),
     );
-    showCount();
   };
 
   const onChange = (change: QueueChange) => {
     if (change.type === 'reset') return renderAll();
     if (!list.isConnected) return renderAll();
     if (change.type === 'added') {
+      if (!inTab(change.alert)) return showCount();
       const item = queueItem(change.alert);
-      list.insertBefore(item, list.children[change.index] ?? null);
+      // The store's index counts both queues: place the item among this tab's only.
+      const next = shown().find((_a, i, all) => all[i - 1]?.id === change.alert.id);
+      list.insertBefore(item, next ? (findItem(next.id) ?? null) : null);
       body.querySelector('.empty')?.remove();
       highlight(item, 'is-new');
     } else if (change.type === 'updated') {
+      if (!inTab(change.alert)) return showCount();
       const item = findItem(change.alert.id);
       const link = item?.querySelector('a');
       if (!item || !link) return renderAll();
@@ -122,7 +227,7 @@ export function queuePage(ctx: Context): View {
         (next ?? el.querySelector<HTMLElement>('h1'))?.focus();
       }
       item?.remove();
-      if (ctx.queue.list().length === 0) renderAll();
+      if (shown().length === 0) renderAll();
     }
     showCount();
   };

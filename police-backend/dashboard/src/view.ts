@@ -3,7 +3,7 @@ import type { Api } from './api.js';
 import { describeError } from './api.js';
 import { h } from './dom.js';
 import type { QueueStore } from './queue-store.js';
-import type { Alert, Beacon, Session } from './types.js';
+import type { Absence, Alert, Beacon, Session } from './types.js';
 
 export interface Context {
   readonly api: Api;
@@ -20,6 +20,8 @@ export interface View {
   onAlert?(alert: Alert): void;
   /** A live `beacon` message. */
   onBeacon?(beacon: Beacon): void;
+  /** A live `absence` message. */
+  onAbsence?(absence: Absence): void;
   /** The live connection is back after a drop: reload what may have been missed. */
   refresh?(): void;
   /** The page is being left. */
