@@ -195,8 +195,8 @@ export function relayWarning(
         ? `; the police will be told at ${clock(server.until)}`
         : ''
     }`;
-  const stale =
-    lastTokenAt !== null && server?.since != null && lastTokenAt > server.since + 60_000;
+  const since = server?.since ?? null;
+  const stale = lastTokenAt !== null && since !== null && lastTokenAt > since + 60_000;
   if ((server?.code === 'not_heard' || server?.code === 'warning_grace') && !stale)
     return statusLine(server);
   return null;
