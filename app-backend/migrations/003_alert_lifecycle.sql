@@ -34,6 +34,8 @@ ALTER TABLE quarantines ADD COLUMN invalid_since bigint;
 ALTER TABLE quarantines ADD COLUMN clock_not_set_at bigint;
 -- When the person's relay last sent any presence request (it sends one every cycle, tokens or not).
 ALTER TABLE quarantines ADD COLUMN last_request_at bigint;
+-- When the relay came back after a silence: it gets one full cycle to show the beacon.
+ALTER TABLE quarantines ADD COLUMN relay_back_at bigint;
 
 -- deadline is now "when the watchdog must next look": the window's end, the grace's end, or the
 -- end of an absence; NULL once a gap is confirmed (nothing more is due until presence returns).

@@ -55,7 +55,8 @@ export const DEFAULT_RULES: Rules = {
   slewPpm: 1000,
   driftAlertSeconds: 120,
   lowBatteryPercent: 15,
-  graceSeconds: 600,
+  // 20 minutes: with relays uploading every 5, 10 left too little time to react (docs/BENCHMARKS.md).
+  graceSeconds: 1200,
   criticalBatteryPercent: 5,
   spoofingThreshold: 10,
   relaySilentSeconds: 400,

@@ -20,6 +20,8 @@ export interface Gap {
   readonly closedAt: number | null;
   /** When confirmation was withheld because the relay was silent. */
   readonly heldAt: number | null;
+  /** The silence outlasted its grace and went to maintenance as RELAY_SILENT (under this ID). */
+  readonly silentReported: boolean;
 }
 
 export interface QuarantineState {
@@ -46,6 +48,8 @@ export interface QuarantineState {
   readonly clockNotSetAt: number | null;
   /** When the relay last sent any request (with tokens or none). */
   readonly lastRequestAt: number | null;
+  /** When the relay's first request after a silence came. */
+  readonly relayBackAt: number | null;
 }
 
 export const isOpen = (g: Gap | null): g is Gap =>
@@ -92,6 +96,18 @@ export interface Decision {
   readonly evidence: number;
   readonly rejected: Partial<Record<RejectReason, number>>;
   readonly effects: Effect[];
+}
+
+/** The request's time when it is the first after a silence (nothing for relaySilentSeconds). */
+function backAfterSilence(
+  q: QuarantineState,
+  requestAt: number | undefined,
+  rules: Rules,
+): number | null {
+  if (requestAt === undefined) return null;
+  const silent =
+    q.lastRequestAt === null || requestAt - q.lastRequestAt > rules.relaySilentSeconds * 1000;
+  return silent ? requestAt : null;
 }
 
 /** Learned offset moves toward what the freshest token shows, no faster than the slew bound. */
@@ -227,7 +243,7 @@ export function decide(
       lastPresenceAt,
       by: accepted > 0 ? 'presence' : 'evidence',
     });
-    if (gap.heldAt !== null && !coveredByEvidence)
+    if (gap.heldAt !== null && !coveredByEvidence && !gap.silentReported)
       effects.push({
         type: 'relay_silent',
         gap,
@@ -277,7 +293,8 @@ export function decide(
   let invalidStreak = q.invalidStreak;
   let invalidSince = q.invalidSince;
   let spoof = q.spoof;
-  if (accepted > 0 || clockNotSetSeen) {
+  // Any token that authenticates under the key (live, late or replayed) means the beacon is heard.
+  if (tokens.length > 0) {
     invalidStreak = 0;
     invalidSince = null;
     if (spoof) {
@@ -313,6 +330,7 @@ export function decide(
       invalidSince,
       clockNotSetAt,
       lastRequestAt: Math.max(q.lastRequestAt ?? 0, seen.requestAt ?? 0) || q.lastRequestAt,
+      relayBackAt: backAfterSilence(q, seen.requestAt, rules) ?? q.relayBackAt,
     },
     accepted,
     evidence,

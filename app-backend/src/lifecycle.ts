@@ -30,9 +30,11 @@ export interface DueQuarantine {
   readonly lastPresenceAt: number | null;
   readonly enabledAt: number | null;
   /** The open gap, if any (provisional or confirmed). */
-  readonly gap: (Pick<Gap, 'status' | 'gapStartedAt'> & { readonly provisionalAt: number }) | null;
-  /** When the relay last sent any request. */
+  readonly gap:
+    (Pick<Gap, 'status' | 'gapStartedAt' | 'heldAt'> & { readonly provisionalAt: number }) | null;
+  /** When the relay last sent any request, and when it came back after its last silence. */
   readonly lastRequestAt: number | null;
+  readonly relayBackAt: number | null;
   readonly battery: number | null;
   readonly clockNotSetAt: number | null;
   readonly absences: readonly Absence[];
@@ -81,15 +83,20 @@ export function watchAction(q: DueQuarantine, rules: Rules, now: number): WatchA
     return { type: 'confirm', queue: 'maintenance', reason: 'clock_not_set', relaySilent: false };
   // A relay that sends nothing at all (flat battery, switched off, no network) proves nothing
   // either way; one that keeps sending without the beacon's tokens is away from it.
-  const silent =
-    q.lastRequestAt === null || now - q.lastRequestAt > rules.relaySilentSeconds * 1000;
+  const cycle = rules.relaySilentSeconds * 1000;
+  const silent = q.lastRequestAt === null || now - q.lastRequestAt > cycle;
   const holdUntil = q.gap.provisionalAt + rules.silentGraceSeconds * 1000;
-  if (silent && now < holdUntil)
-    return {
-      type: 'hold',
-      recheckAt: Math.min(holdUntil, now + (rules.relaySilentSeconds * 1000) / 2),
-    };
-  return { type: 'confirm', queue: 'violation', reason: null, relaySilent: silent };
+  if (silent) {
+    if (now < holdUntil) return { type: 'hold', recheckAt: Math.min(holdUntil, now + cycle / 2) };
+    // Silent past its grace: someone should call, but silence is no evidence of absence.
+    return { type: 'confirm', queue: 'maintenance', reason: null, relaySilent: true };
+  }
+  // Back from the silence this gap was held for: one full cycle to hear the beacon and say so.
+  const back = q.relayBackAt;
+  const held = q.gap.heldAt;
+  if (held !== null && back !== null && back >= held && now < back + cycle)
+    return { type: 'hold', recheckAt: back + cycle };
+  return { type: 'confirm', queue: 'violation', reason: null, relaySilent: false };
 }
 
 export interface StatusInput {

@@ -26,6 +26,7 @@ interface Row {
   invalid_since: number | null;
   clock_not_set_at: number | null;
   last_request_at: number | null;
+  relay_back_at: number | null;
 }
 
 interface GapRow {
@@ -37,6 +38,7 @@ interface GapRow {
   evidence_until: number | null;
   closed_at: number | null;
   held_at: number | null;
+  relay_silent: boolean | null;
 }
 
 /** Lock and load quarantines in id order (a fixed order, so concurrent batches cannot deadlock). */
@@ -51,7 +53,8 @@ export async function lockStates(
   );
   // The latest gap, open or closed: late evidence may still cover a closed one.
   const { rows: gaps } = await tx.query<GapRow>(
-    `SELECT DISTINCT ON (quarantine_id) quarantine_id, id, status, queue, gap_started_at, evidence_until, closed_at, held_at
+    `SELECT DISTINCT ON (quarantine_id) quarantine_id, id, status, queue, gap_started_at, evidence_until, closed_at, held_at,
+            (detail->>'relaySilent')::boolean AS relay_silent
        FROM alerts WHERE quarantine_id = ANY($1::uuid[]) AND kind = 'NO_PRESENCE'
       ORDER BY quarantine_id, created_at DESC, id`,
     [sorted],
@@ -84,6 +87,7 @@ export async function lockStates(
             evidenceUntil: g.evidence_until,
             closedAt: g.closed_at,
             heldAt: g.held_at,
+            silentReported: g.queue === 'maintenance' && g.relay_silent === true,
           }
         : null,
       fault: r.fault_alert_id
@@ -94,6 +98,7 @@ export async function lockStates(
       invalidSince: r.invalid_since,
       clockNotSetAt: r.clock_not_set_at,
       lastRequestAt: r.last_request_at,
+      relayBackAt: r.relay_back_at,
     });
   }
   return out;
@@ -105,7 +110,7 @@ export async function saveState(tx: Queryable, s: QuarantineState, now: number):
     `UPDATE quarantines SET last_presence_at = $2, last_received_at = $3, last_counter = $4, clock_offset_seconds = $5,
        offset_updated_at = $6, battery = $7, flags = $8, deadline = $9, open_alert_id = $10, fault_alert_id = $11,
        fault_reasons = $12, spoof_alert_id = $13, spoof_reported = $14, invalid_streak = $15, invalid_since = $16,
-       clock_not_set_at = $17, status_changed_at = $18, last_request_at = $19 WHERE id = $1`,
+       clock_not_set_at = $17, status_changed_at = $18, last_request_at = $19, relay_back_at = $20 WHERE id = $1`,
     [
       s.id,
       s.lastPresenceAt,
@@ -126,6 +131,7 @@ export async function saveState(tx: Queryable, s: QuarantineState, now: number):
       s.clockNotSetAt,
       now,
       s.lastRequestAt,
+      s.relayBackAt,
     ],
   );
 }
@@ -265,7 +271,8 @@ export async function applyEffects(
           'UPDATE alerts SET status = $2, closed_at = $3, evidence_until = $4, updated_at = $3 WHERE id = $1',
           [e.gap.id, e.status, now, state.gap?.evidenceUntil ?? null],
         );
-        if (sentToPolice(e.gap))
+        // Told to police (a violation, or a silence past its grace): they learn how it ended.
+        if (sentToPolice(e.gap) || e.gap.silentReported)
           await insertAlert(
             tx,
             next,

@@ -22,7 +22,9 @@ interface DueRow {
   gap_status: 'provisional' | 'confirmed' | null;
   gap_started_at: number | null;
   provisional_at: number | null;
+  held_at: number | null;
   last_request_at: number | null;
+  relay_back_at: number | null;
   fault_alert_id: string | null;
   fault_reasons: string;
 }
@@ -59,8 +61,8 @@ export async function watchdogTick(
     const n = await db.transaction(async (tx) => {
       const { rows } = await tx.query<DueRow>(
         `SELECT q.id, q.beacon_id, q.deadline, q.window_seconds, q.last_presence_at, q.enabled_at, q.battery, q.clock_not_set_at,
-                q.open_alert_id, q.fault_alert_id, q.fault_reasons, q.last_request_at, a.status AS gap_status,
-                a.gap_started_at, (a.detail->>'provisionalAt')::bigint AS provisional_at
+                q.open_alert_id, q.fault_alert_id, q.fault_reasons, q.last_request_at, q.relay_back_at, a.status AS gap_status,
+                a.gap_started_at, a.held_at, (a.detail->>'provisionalAt')::bigint AS provisional_at
            FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
           WHERE q.state = 'monitoring' AND q.deadline <= $1
           ORDER BY q.deadline LIMIT $2 FOR UPDATE OF q SKIP LOCKED`,
@@ -117,6 +119,7 @@ async function step(
           id: r.open_alert_id,
           status: r.gap_status,
           gapStartedAt: r.gap_started_at,
+          heldAt: r.held_at,
           provisionalAt: r.provisional_at ?? r.gap_started_at + r.window_seconds * 1000,
         }
       : null;
@@ -129,6 +132,7 @@ async function step(
       battery: r.battery,
       clockNotSetAt: r.clock_not_set_at,
       lastRequestAt: r.last_request_at,
+      relayBackAt: r.relay_back_at,
       absences,
     },
     rules,
@@ -203,27 +207,32 @@ async function step(
         `UPDATE alerts SET status = 'confirmed', queue = $2, updated_at = $3, detail = detail || $4::jsonb WHERE id = $1`,
         [gap.id, action.queue, now, JSON.stringify(detail)],
       );
-      if (action.queue === 'violation') {
-        // The same ID the provisional gap had: police sees one alert from confirmation on.
-        await tx.query(
+      // The same ID the provisional gap had: police sees one alert from confirmation on.
+      const sendGap = (kind: 'NO_PRESENCE' | 'RELAY_SILENT', d: Record<string, unknown>) =>
+        tx.query(
           `INSERT INTO outbox (id, alert_id, payload, created_at, next_attempt_at)
            VALUES ($4, $1, $2, $3, $3)`,
           [
             gap.id,
             JSON.stringify({
               alertId: gap.id,
-              kind: 'NO_PRESENCE',
+              kind,
               beaconId: r.beacon_id,
               occurredAt: now,
               gapStartedAt: gap.gapStartedAt,
               relatedAlertId: null,
-              detail,
+              detail: d,
             }),
             now,
             randomUUID(),
           ],
         );
+      if (action.queue === 'violation') {
+        await sendGap('NO_PRESENCE', detail);
         total.confirmed++;
+      } else if (action.relaySilent) {
+        await sendGap('RELAY_SILENT', { silentFrom: gap.gapStartedAt, silentUntil: null });
+        total.maintenance++;
       } else if (action.reason && !parseReasons(r.fault_reasons).includes(action.reason)) {
         const current = r.fault_alert_id
           ? { id: r.fault_alert_id, reasons: parseReasons(r.fault_reasons) }

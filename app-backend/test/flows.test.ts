@@ -262,7 +262,7 @@ for (const target of databaseTargets()) {
       assert.equal(await metric(h, 'presence_tokens_total', 'result="accepted"'), 1 + 8);
     });
 
-    it('late evidence after the police were told resolves the alert as presence proven all along', async () => {
+    it('a silence past its grace goes to maintenance as RELAY_SILENT; late evidence then shows presence all along', async () => {
       await h.backend.close();
       h = await startBackend(db, stub, { rules: { silentGraceSeconds: 600 } });
       const b = new TestBeacon();
@@ -275,11 +275,10 @@ for (const target of databaseTargets()) {
         await h.backend.watchdog();
       }
       await h.backend.deliver();
-      assert.equal(stub.shown()[0]?.kind, 'NO_PRESENCE');
-      assert.equal(
-        stub.shown()[0]?.detail.relaySilent,
-        true,
-        'told because the silence outlasted its grace',
+      assert.deepEqual(
+        stub.shown().map((a) => [a.kind, a.detail.silentFrom, a.detail.silentUntil]),
+        [['RELAY_SILENT', start, null]],
+        'silence is no evidence of absence: maintenance, not a violation',
       );
       await presence(h, b.skTPast, buffered);
       await h.backend.flush();

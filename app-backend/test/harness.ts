@@ -126,7 +126,8 @@ export async function startBackend(
       audience: 'smartbeacon-app-backend',
     },
     police: { url: `https://localhost:${police.port}`, identity: 'police-backend' },
-    rules: { ...DEFAULT_RULES, ...options.rules },
+    // A 10-minute grace keeps the tests' timelines short; the default is longer (config.ts).
+    rules: { ...DEFAULT_RULES, graceSeconds: 600, ...options.rules },
     logLevel: 'debug',
   });
   const backend = await startAppBackend(config, { clock: clock.now, log, db, timers: false });

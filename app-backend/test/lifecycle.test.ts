@@ -35,6 +35,7 @@ const due = (over: Partial<DueQuarantine> = {}): DueQuarantine => ({
   battery: 80,
   clockNotSetAt: null,
   lastRequestAt: NOW - MIN,
+  relayBackAt: null,
   absences: [],
   ...over,
 });
@@ -47,12 +48,13 @@ describe('gap lifecycle rules', () => {
     assert.deepEqual(watchAction(due(), DEFAULT_RULES, NOW), {
       type: 'provisional',
       gapStartedAt: NOW - 6 * MIN,
-      confirmAt: NOW + 10 * MIN,
+      confirmAt: NOW + DEFAULT_RULES.graceSeconds * 1000,
     });
     const gap = {
       status: 'provisional' as const,
       gapStartedAt: NOW - 16 * MIN,
       provisionalAt: NOW - 10 * MIN,
+      heldAt: null,
     };
     assert.deepEqual(watchAction(due({ gap }), DEFAULT_RULES, NOW), {
       type: 'confirm',
@@ -64,16 +66,17 @@ describe('gap lifecycle rules', () => {
     assert.deepEqual(watchAction(confirmed, DEFAULT_RULES, NOW), { type: 'none' });
   });
 
-  it('waits for a silent relay (flat phone, no network) up to the silent grace, then tells police anyway', () => {
+  it('waits for a silent relay (flat phone, no network) up to the silent grace, then files it for maintenance', () => {
     const gap = {
       status: 'provisional' as const,
       gapStartedAt: NOW - 16 * MIN,
       provisionalAt: NOW - 10 * MIN,
+      heldAt: null,
     };
     const silent = due({ gap, lastRequestAt: NOW - 12 * MIN });
     assert.deepEqual(watchAction(silent, DEFAULT_RULES, NOW), {
       type: 'hold',
-      recheckAt: NOW + 330_000,
+      recheckAt: NOW + 200_000,
     });
     const limit = gap.provisionalAt + DEFAULT_RULES.silentGraceSeconds * 1000;
     assert.deepEqual(watchAction(silent, DEFAULT_RULES, limit - 60_000), {
@@ -82,15 +85,22 @@ describe('gap lifecycle rules', () => {
     });
     assert.deepEqual(watchAction(silent, DEFAULT_RULES, limit), {
       type: 'confirm',
-      queue: 'violation',
+      queue: 'maintenance',
       reason: null,
       relaySilent: true,
     });
-    // Back online but still not hearing the beacon: away from it, told at once.
+    // Back online but still not hearing the beacon: away from it, told at once…
     assert.equal(
       watchAction({ ...silent, lastRequestAt: NOW - MIN }, DEFAULT_RULES, NOW).type,
       'confirm',
     );
+    // …unless it only just came back: one full cycle to hear the beacon first.
+    const held = { ...gap, heldAt: NOW - 5 * MIN };
+    const back = { ...silent, gap: held, lastRequestAt: NOW - MIN, relayBackAt: NOW - MIN };
+    assert.deepEqual(watchAction(back, DEFAULT_RULES, NOW), {
+      type: 'hold',
+      recheckAt: NOW - MIN + 400_000,
+    });
   });
 
   it('routes a silence after a critical battery or a lost clock to maintenance, never a healthy beacon', () => {
@@ -98,6 +108,7 @@ describe('gap lifecycle rules', () => {
       status: 'provisional' as const,
       gapStartedAt: NOW - 16 * MIN,
       provisionalAt: NOW - 10 * MIN,
+      heldAt: null,
     };
     fc.assert(
       fc.property(
@@ -137,6 +148,7 @@ describe('gap lifecycle rules', () => {
       status: 'provisional' as const,
       gapStartedAt: NOW - 16 * MIN,
       provisionalAt: NOW - 10 * MIN,
+      heldAt: null,
     };
     assert.deepEqual(watchAction(due({ absences, gap }), DEFAULT_RULES, NOW), {
       type: 'defer',
@@ -148,7 +160,7 @@ describe('gap lifecycle rules', () => {
     assert.deepEqual(after, {
       type: 'provisional',
       gapStartedAt: NOW - 6 * MIN,
-      confirmAt: NOW + 100 * MIN,
+      confirmAt: NOW + 90 * MIN + DEFAULT_RULES.graceSeconds * 1000,
     });
   });
 
@@ -368,10 +380,10 @@ for (const target of databaseTargets()) {
     it('a phone switched off to leave is told as soon as it is back on while still away', async () => {
       const b = new TestBeacon();
       await monitored(h, b);
-      // Held while silent, looked at again every five and a half minutes.
-      for (let minute = 1; minute <= 96; minute++) {
+      // Held while silent (looked at again every 200 s), then one cycle once it is back on.
+      for (let minute = 1; minute <= 100; minute++) {
         h.clock.advance(MIN);
-        if (minute === 90) await relayAlive(h, b);
+        if (minute === 90 || minute === 95) await relayAlive(h, b); // back on, every cycle
         await h.backend.watchdog();
       }
       await h.backend.deliver();

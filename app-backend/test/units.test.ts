@@ -35,6 +35,7 @@ const state = (over: Partial<QuarantineState> = {}): QuarantineState => ({
   invalidSince: null,
   clockNotSetAt: null,
   lastRequestAt: null,
+  relayBackAt: null,
   ...over,
 });
 const token = (unixSeconds: number, counter: number) => ({
@@ -98,6 +99,7 @@ describe('presence rules', () => {
       closedAt: null,
       evidenceUntil: null,
       heldAt: null,
+      silentReported: false,
     };
     const q = state({ gap, lastPresenceAt: gap.gapStartedAt, deadline: null });
     const contiguous = decide(q, [token(NOW / 1000 - 3400, 50)], DEFAULT_RULES, NOW);

@@ -61,6 +61,7 @@ export class SimQuarantine {
       invalidSince: null,
       clockNotSetAt: null,
       lastRequestAt: null,
+      relayBackAt: null,
     };
     this.upload(start, [firstToken], 0);
   }
@@ -117,7 +118,7 @@ export class SimQuarantine {
       g.queue === 'violation' && (g.status === 'confirmed' || g.status === 'resolved_by_evidence');
     switch (e.type) {
       case 'gap_closed':
-        if (sent(e.gap))
+        if (sent(e.gap) || e.gap.silentReported)
           this.#send(
             'RESOLVED_BY_EVIDENCE',
             now,
@@ -177,12 +178,14 @@ export class SimQuarantine {
           ? {
               status: open.status,
               gapStartedAt: open.gapStartedAt,
+              heldAt: open.heldAt,
               provisionalAt: this.#provisionalAt,
             }
           : null,
         battery: s.battery,
         clockNotSetAt: s.clockNotSetAt,
         lastRequestAt: s.lastRequestAt,
+        relayBackAt: s.relayBackAt,
         absences: this.absences.filter((a) => a.endsAt > now),
       },
       this.rules,
@@ -220,6 +223,7 @@ export class SimQuarantine {
             evidenceUntil: null,
             closedAt: null,
             heldAt: null,
+            silentReported: false,
           },
         };
         return;
@@ -242,6 +246,19 @@ export class SimQuarantine {
               afterAbsence: this.#provisionalAt > open.gapStartedAt + s.windowSeconds * 1000,
               relaySilent: action.relaySilent,
             },
+            null,
+            open.gapStartedAt,
+            open.id,
+          );
+        } else if (action.relaySilent) {
+          this.state = {
+            ...this.state,
+            gap: { ...open, status: 'confirmed', queue: 'maintenance', silentReported: true },
+          };
+          this.#send(
+            'RELAY_SILENT',
+            now,
+            { silentFrom: open.gapStartedAt, silentUntil: null },
             null,
             open.gapStartedAt,
             open.id,

@@ -117,7 +117,7 @@ for (const target of databaseTargets()) {
       clock.advance(7 * MIN);
       assert.equal((await up.watchdog()).provisional, 1);
       assert.equal(await up.deliver(), 0, 'provisional: the person is warned, the police are not');
-      clock.advance(10 * MIN);
+      clock.advance(20 * MIN); // the default grace
       await presence(h, beacon.skTPast, []); // their phone went with them, hearing no beacon
       await up.flush();
       assert.equal((await up.watchdog()).confirmed, 1);
