@@ -36,17 +36,27 @@ export interface Upload {
   readonly invalid: number;
 }
 
-/** The relay sends a cycle's tokens oldest first, 64 per request (phone-relay). */
+/**
+ * The relay sends a cycle's tokens oldest first, 64 per request (phone-relay); a neighbour's
+ * tokens were heard in between its own, so each request carries its share of them.
+ */
 export function requestsOf(u: Upload): { tokens: TokenFields[]; invalid: number }[] {
+  const total = u.tokens.length + u.invalid;
   const out: { tokens: TokenFields[]; invalid: number }[] = [];
-  let invalid = u.invalid;
-  let i = 0;
-  do {
-    const bad = Math.min(invalid, 64);
-    out.push({ tokens: u.tokens.slice(i, i + 64 - bad), invalid: bad });
-    i += 64 - bad;
-    invalid -= bad;
-  } while (i < u.tokens.length || invalid > 0);
+  let sentTokens = 0;
+  let sentInvalid = 0;
+  for (
+    let end = Math.min(64, total);
+    out.length === 0 || sentTokens + sentInvalid < total;
+    end = Math.min(end + 64, total)
+  ) {
+    const invalidUntil = Math.round((u.invalid * end) / Math.max(1, total));
+    const bad = invalidUntil - sentInvalid;
+    const good = end - sentTokens - sentInvalid - bad;
+    out.push({ tokens: u.tokens.slice(sentTokens, sentTokens + good), invalid: bad });
+    sentTokens += good;
+    sentInvalid += bad;
+  }
   return out;
 }
 

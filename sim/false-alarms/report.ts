@@ -16,7 +16,7 @@ export function formatReport(r: SimResult): string {
     `| … of which the phone had no network or went flat during the departure | ${num(d.detected - d.detectedWithPhoneOnline)} of ${num(d.phoneSilent)} reached police as violations (the others as RELAY_SILENT notes) |`,
     `| time from leaving to police: median / p95 / max | ${d.minutesToPolice.median.toFixed(0)} / ${d.minutesToPolice.p95.toFixed(0)} / ${d.minutesToPolice.max.toFixed(0)} min |`,
     `| shorter departures (home within window + grace) reported anyway | ${num(d.shorterReported)} of ${num(d.shorter)} |`,
-    `| late returns from an authorised absence (beyond the grace) reported | ${num(d.lateReturnsDetected)} of ${num(d.lateReturns)} |`,
+    `| late returns from an authorised absence (beyond the grace, phone online) reported | ${num(d.lateReturnsDetected)} of ${num(d.lateReturns)} (${pct(d.lateReturnsDetected, d.lateReturns)}); ${num(d.lateReturnsPhoneSilent)} more with a silent phone |`,
     `| departures leaving the phone at home (invisible to any relay design) | ${num(d.phoneLeftHome)} |`,
     `| violation alerts to police: true / false | ${num(r.violationAlerts.true)} / ${num(r.violationAlerts.false)} |`,
     `| **false violation alerts per person-day** | **${r.falseViolationsPerPersonDay.toFixed(5)}** (goal < 0.001) |`,

@@ -35,8 +35,10 @@ export interface SimResult {
     readonly shorterReported: number;
     /** The phone stayed at home: no relay-based design can see these. */
     readonly phoneLeftHome: number;
+    /** Late returns from an authorised absence beyond the grace, phone online / silent. */
     readonly lateReturns: number;
     readonly lateReturnsDetected: number;
+    readonly lateReturnsPhoneSilent: number;
     readonly minutesToPolice: {
       readonly median: number;
       readonly p95: number;
@@ -121,6 +123,7 @@ export function simulate(o: SimOptions): SimResult {
     phoneLeftHome: 0,
     lateReturns: 0,
     lateReturnsDetected: 0,
+    lateReturnsPhoneSilent: 0,
   };
   let trueAlerts = 0;
   let falseAlerts = 0;
@@ -160,14 +163,22 @@ export function simulate(o: SimOptions): SimResult {
     const reported = (s: Span) =>
       violations.find((m) => {
         const [from, to] = windowOf(m);
-        return from <= s.to && to >= s.from && to >= s.from;
+        return from <= s.to && to >= s.from;
       });
+    const phoneSilent = (s: Span) =>
+      person.spans.some(
+        (f) =>
+          (f.cause === 'relay_offline' || f.cause === 'phone_flat') && overlaps(f, s.from, s.to),
+      );
     for (const s of person.spans) {
       if (s.to > end) continue;
       if (s.cause === 'late_return') {
         if (s.to - s.from <= rules.graceSeconds * 1000 + MIN) continue;
-        d.lateReturns++;
-        if (reported(s)) d.lateReturnsDetected++;
+        if (phoneSilent(s)) d.lateReturnsPhoneSilent++;
+        else {
+          d.lateReturns++;
+          if (reported(s)) d.lateReturnsDetected++;
+        }
         continue;
       }
       if (s.cause !== 'departure') continue;
@@ -182,10 +193,7 @@ export function simulate(o: SimOptions): SimResult {
         continue;
       }
       d.mustDetect++;
-      const silent = person.spans.some(
-        (f) =>
-          (f.cause === 'relay_offline' || f.cause === 'phone_flat') && overlaps(f, s.from, s.to),
-      );
+      const silent = phoneSilent(s);
       if (silent) d.phoneSilent++;
       else d.mustDetectWithPhoneOnline++;
       if (m) {
