@@ -69,7 +69,7 @@ export type Effect =
       readonly status: 'cleared' | 'resolved_by_evidence';
       readonly coveredByEvidence: boolean;
       readonly lastPresenceAt: number;
-      readonly by: 'presence' | 'evidence' | 'absence';
+      readonly by: 'presence' | 'evidence';
     }
   | { readonly type: 'late_evidence'; readonly gap: Gap; readonly evidenceUntil: number }
   /** A gap held while the relay was silent ended without proof either way: officers may look. */
