@@ -1,130 +1,316 @@
 /**
- * `npm start`: runs what exists of the system. Today that is the protocol: simulated beacons make
- * real v1 tokens every minute, advertise them as rotated BLE frames over a lossy, noisy radio, a
- * relay's reassembler rebuilds them and the verifier opens them with the freshness and replay
- * rules. One person leaves home partway through. Time is simulated, so it finishes at once.
+ * `npm start`: the whole system on this machine — development PKI, both backends in processes of
+ * their own, a demo officer, emulated beacons running the real firmware bundle, provisioned at the
+ * door, registered by the health authority's CLI, phone relays sending presence — then one person
+ * leaves home and the alert reaches the officers' dashboard. `npm start -- --help` for options.
  */
-import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
-import { tokenAdvertisements } from '../protocol/frames/check.js';
-import { TokenReassembler } from '../protocol/frames/reassembler.js';
-import { nodeSuite } from '../protocol/token/keys-node.js';
-import { makeToken } from '../protocol/token/make.js';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PoliceClient } from '../firmware/provisioning/police-client.js';
+import { bundlePath } from '../firmware/scripts/boards.js';
+import { buildBoard } from '../firmware/scripts/build.js';
+import { type LocalSecrets, ensureLocalSecrets } from './start/local-secrets.js';
+import { ensureDemoOfficer } from './start/officer.js';
+import { HELP, type StartOptions, parseStartOptions } from './start/options.js';
 import {
-  DEFAULT_MAX_AGE_SECONDS,
-  DEFAULT_MAX_SKEW_SECONDS,
-  openToken,
-} from '../protocol/token/open.js';
+  type Home,
+  demoDir,
+  installBeacon,
+  newHome,
+  newPersonKey,
+  registerQuarantine,
+  startRelay,
+} from './start/scenario.js';
+import {
+  ServiceProcess,
+  choosePorts,
+  logsDir,
+  separateDatabases,
+  waitHealthy,
+} from './start/services.js';
+import { renderTable } from './start/table.js';
+import { RealTimeWorld } from './start/world.js';
 
-const HELP = `Usage: npm start -- [options]
+const say = (line: string) => void process.stdout.write(`${line}\n`);
 
-  --beacons N     simulated beacons (default 5)
-  --minutes N     simulated minutes (default 30)
-  --loss P        share of advertisements the relay misses, 0–1 (default 0.6)
-  --leave-at N    minute at which the last person leaves home (default 12; -1 for never)
-  --help          this text
-`;
-
-const { values } = parseArgs({
-  options: {
-    beacons: { type: 'string', default: '5' },
-    minutes: { type: 'string', default: '30' },
-    loss: { type: 'string', default: '0.6' },
-    'leave-at': { type: 'string', default: '12' },
-    help: { type: 'boolean', default: false },
-  },
-});
-if (values.help) {
-  process.stdout.write(HELP);
-  process.exit(0);
-}
-const beaconCount = Number(values.beacons);
-const minutes = Number(values.minutes);
-const loss = Number(values.loss);
-const leaveAt = Number(values['leave-at']);
-if (!(
-  beaconCount >= 1 &&
-  beaconCount <= 100 &&
-  minutes >= 1 &&
-  minutes <= 10_000 &&
-  loss >= 0 &&
-  loss < 1
-)) {
-  process.stderr.write(`invalid options\n\n${HELP}`);
-  process.exit(2);
+interface Running {
+  app?: ServiceProcess;
+  police?: ServiceProcess;
+  world?: RealTimeWorld;
+  homes: Home[];
+  officer?: PoliceClient;
+  timers: NodeJS.Timeout[];
+  stopping?: Promise<void>;
+  /** Ends the running scenario with an exit code (Ctrl-C, the alert, the time limit). */
+  finish?: (code: number) => void;
 }
 
-const REPEATS_PER_MINUTE = 30; // each frame advertised every 2 s (4 frames at a 500 ms interval)
-const start = Math.floor(Date.now() / 1000);
-const beacons = Array.from({ length: beaconCount }, (_, i) => ({
-  id: `beacon-${String(i + 1).padStart(2, '0')}`,
-  address: randomBytes(6).toString('hex'),
-  keys: nodeSuite.importKeys(new Uint8Array(randomBytes(32))),
-  counter: 0,
-  lastCounter: undefined as number | undefined,
-  lastPresence: start,
-  heard: 0,
-  accepted: 0,
-  rejected: 0,
-}));
-const relay = new TokenReassembler();
+function backendEnvironment(
+  o: StartOptions,
+  secrets: LocalSecrets,
+  ports: readonly number[],
+  dbs: { app: string; police: string } | undefined,
+) {
+  const [appPublic, appInternal, policeOfficer, policeInternal] = ports.map(String);
+  const app: Record<string, string> = {
+    APP_TLS_CERT: secrets.appCert,
+    APP_TLS_KEY: secrets.appKey,
+    APP_TLS_CA: secrets.ca,
+    APP_KEK: readFileSync(secrets.kekFile, 'utf8').trim(),
+    APP_HA_PUBLIC_KEY: secrets.authorityPub,
+    POLICE_BACKEND_URL: `https://localhost:${policeInternal}`,
+    APP_PUBLIC_PORT: appPublic ?? '',
+    APP_INTERNAL_PORT: appInternal ?? '',
+    APP_DATA_DIR: join(o.dataDir, 'app-backend'),
+    // The demo's pace: what is shown on screen, nothing else changed.
+    APP_WINDOW_SECONDS: String(o.window),
+    APP_GRACE_SECONDS: String(o.grace),
+    APP_RELAY_SILENT_SECONDS: String(Math.max(5, Math.ceil(o.upload * 2.5))),
+    APP_PRESENCE_PER_10MIN: String(Math.ceil((600 / o.upload) * 2) + 10),
+    APP_WATCHDOG_INTERVAL_MS: '1000',
+    APP_DELIVERY_INTERVAL_MS: '500',
+    ...(dbs ? { DATABASE_URL: dbs.app } : {}),
+  };
+  const police: Record<string, string> = {
+    POLICE_TLS_CERT: secrets.policeCert,
+    POLICE_TLS_KEY: secrets.policeKey,
+    POLICE_TLS_CA: secrets.ca,
+    APP_BACKEND_INTERNAL_URL: `https://localhost:${appInternal}`,
+    POLICE_OFFICER_PORT: policeOfficer ?? '',
+    POLICE_INTERNAL_PORT: policeInternal ?? '',
+    POLICE_DATA_DIR: join(o.dataDir, 'police-backend'),
+    POLICE_SESSION_PRIVATE_KEY: secrets.sessionPrivate,
+    POLICE_SESSION_PUBLIC_KEY: secrets.sessionPublic,
+    POLICE_COMMAND_INTERVAL_MS: '1000',
+    ...(dbs ? { DATABASE_URL: dbs.police } : {}),
+  };
+  return { app, police };
+}
 
-for (let minute = 0; minute < minutes; minute++) {
-  const now = start + minute * 60;
-  for (const [i, b] of beacons.entries()) {
-    const away = i === beaconCount - 1 && leaveAt >= 0 && minute >= leaveAt;
-    const token = makeToken(b.keys, {
-      unixSeconds: now,
-      counter: b.counter++,
-      batteryPercent: 90,
-      clockNotSet: false,
-      rebooted: false,
-    });
-    if (away) continue; // the relay is out of range: it hears nothing from this beacon
-    const frames = tokenAdvertisements(token);
-    for (let r = 0; r < REPEATS_PER_MINUTE; r++) {
-      for (const frame of frames) {
-        // Neighbouring BLE devices keep talking too.
-        relay.push(randomBytes(6).toString('hex'), new Uint8Array(randomBytes(28)), now * 1000);
-        if (Math.random() < loss) continue;
-        b.heard++;
-        const whole = relay.push(b.address, frame, (now + r * 2) * 1000);
-        if (!whole) continue;
-        const opened = openToken(whole, b.keys, {
-          receivedAt: now + 60,
-          maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS,
-          maxSkewSeconds: DEFAULT_MAX_SKEW_SECONDS,
-          lastCounter: b.lastCounter,
-        });
-        if (opened.ok) {
-          b.accepted++;
-          b.lastCounter = opened.fields.counter;
-          b.lastPresence = opened.fields.unixSeconds;
-        } else b.rejected++;
-      }
+/** Beacons a previous run left monitoring (it was killed): end them so they raise no alerts. */
+async function endLeftovers(officer: PoliceClient, stateFile: string): Promise<number> {
+  if (!existsSync(stateFile)) return 0;
+  const { beaconIds } = JSON.parse(readFileSync(stateFile, 'utf8')) as { beaconIds: string[] };
+  let ended = 0;
+  for (const id of beaconIds) {
+    try {
+      await officer.post(`/api/beacons/${encodeURIComponent(id)}/end`, {});
+      ended++;
+    } catch {
+      // Already ended, or never registered: nothing to do.
     }
+  }
+  return ended;
+}
+
+async function endDemoQuarantines(officer: PoliceClient, homes: readonly Home[]): Promise<void> {
+  const ids = homes.map((h) => h.beaconId).filter((id): id is string => id !== null);
+  for (const id of ids)
+    await officer.post(`/api/beacons/${encodeURIComponent(id)}/end`, {}).catch(() => undefined);
+  // The police backend passes each end to the app backend over mutual TLS; wait until it has.
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const { beacons } = (await officer.get('/api/beacons').catch(() => ({ beacons: [] }))) as {
+      beacons: { beaconId: string; status: string }[];
+    };
+    if (beacons.filter((b) => ids.includes(b.beaconId)).every((b) => b.status === 'ended')) return;
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
-const end = start + minutes * 60;
-console.log(
-  `SmartBeacon protocol simulation: ${beaconCount} beacons, ${minutes} simulated minutes, ${Math.round(loss * 100)} % of advertisements missed\n`,
-);
-console.log('beacon      frames heard  tokens accepted  rejected  last presence  status');
-for (const b of beacons) {
-  const gap = end - b.lastPresence;
-  const status =
-    gap > DEFAULT_MAX_AGE_SECONDS
-      ? `NO PRESENCE for ${Math.round(gap / 60)} min → alert`
-      : 'present';
-  console.log(
-    `${b.id}  ${String(b.heard).padStart(12)}  ${String(b.accepted).padStart(15)}  ${String(b.rejected).padStart(8)}  ${`${Math.round(gap / 60)} min ago`.padStart(13)}  ${status}`,
+async function run(o: StartOptions, r: Running): Promise<number> {
+  mkdirSync(o.dataDir, { recursive: true });
+  say('SmartBeacon — the whole system on this machine\n');
+  if (!existsSync(bundlePath('PUCKJS'))) {
+    say('building the beacon firmware bundle…');
+    await buildBoard('PUCKJS');
+  }
+  const secrets = await ensureLocalSecrets(o.dataDir);
+  if (secrets.made.length) say(`made in ${o.dataDir}/: ${secrets.made.join(', ')}`);
+  const ports = await choosePorts(o.portBase);
+  const dbs = o.databaseUrl ? await separateDatabases(o.databaseUrl) : undefined;
+  const officerAccount = await ensureDemoOfficer(o.dataDir, {
+    url: dbs?.police,
+    dir: join(o.dataDir, 'police-backend'),
+  });
+  const env = backendEnvironment(o, secrets, ports, dbs);
+  const logs = logsDir(o.dataDir);
+  r.app = new ServiceProcess(
+    'app backend',
+    'app-backend/src/main.js',
+    env.app,
+    join(logs, 'app-backend.log'),
   );
+  r.police = new ServiceProcess(
+    'police backend',
+    'police-backend/src/main.js',
+    env.police,
+    join(logs, 'police-backend.log'),
+  );
+  const ca = readFileSync(secrets.ca, 'utf8');
+  const [appPublic, , policeOfficer] = ports;
+  await Promise.all([
+    waitHealthy(r.app, appPublic, ca),
+    waitHealthy(r.police, policeOfficer, ca, '/'),
+  ]);
+  const appUrl = `https://localhost:${appPublic}`;
+  const dashboard = `https://localhost:${policeOfficer}/`;
+  say(
+    `app backend     ${appUrl} (pid ${r.app.pid}), database: ${dbs ? dbs.app : 'embedded, ' + env.app.APP_DATA_DIR}`,
+  );
+  say(
+    `police backend  ${dashboard} (pid ${r.police.pid}), database: ${dbs ? dbs.police : 'embedded, ' + env.police.POLICE_DATA_DIR}`,
+  );
+  say(`logs            ${logs}/`);
+  say('');
+  say(`Dashboard: ${dashboard}`);
+  say(`  sign in as ${officerAccount.username} / ${officerAccount.password}`);
+  say(
+    `  (the certificate is from the development CA ${secrets.ca}: trust it, or accept the warning)`,
+  );
+  say('');
+  say(
+    `Pace for the demonstration: tokens every ${o.cadence} s (production 60), uploads every ${o.upload} s (300), ` +
+      `window ${o.window} s (360), grace ${o.grace} s (1200).`,
+  );
+  say('');
+
+  const officer = await PoliceClient.signIn(
+    `https://localhost:${policeOfficer}`,
+    ca,
+    officerAccount.username,
+    officerAccount.password,
+  );
+  r.officer = officer;
+  const stateFile = join(demoDir(o.dataDir), 'state.json');
+  const leftovers = await endLeftovers(officer, stateFile);
+  if (leftovers) say(`ended ${leftovers} quarantine(s) left by an earlier run`);
+
+  const world = new RealTimeWorld();
+  r.world = world;
+  world.start();
+  const relayLog: string[] = [];
+  for (let i = 0; i < o.beacons; i++) r.homes.push(newHome(i, world));
+  for (const home of r.homes) {
+    const sealed = await installBeacon(
+      home,
+      world,
+      officer,
+      secrets,
+      o,
+      join(demoDir(o.dataDir), 'sealed'),
+    );
+    writeFileSync(
+      stateFile,
+      JSON.stringify({ beaconIds: r.homes.map((h) => h.beaconId).filter(Boolean) }),
+    );
+    const skTPast = newPersonKey();
+    home.step = 'registering';
+    await registerQuarantine(sealed, skTPast, secrets, appUrl);
+    home.step = 'relaying';
+    await startRelay(
+      home,
+      world,
+      skTPast,
+      secrets,
+      appUrl,
+      o,
+      join(demoDir(o.dataDir), 'relays', String(home.index + 1)),
+      (l) => relayLog.push(l),
+    );
+    say(
+      `home ${home.index + 1}: beacon ${home.beaconId} installed at ${home.address}, quarantine registered, relay running`,
+    );
+  }
+  say('');
+
+  const leaver = o.scenario === 'leave' ? r.homes.at(-1) : undefined;
+  const started = Date.now();
+  return new Promise<number>((resolve) => {
+    r.finish = resolve;
+    if (leaver)
+      r.timers.push(
+        setTimeout(() => {
+          leaver.source.stop(); // their phone goes with them: it no longer hears the beacon
+          leaver.leftAt = Date.now();
+          say(
+            `home ${leaver.index + 1}: the person leaves home, phone in pocket (${new Date().toISOString().slice(11, 19)} UTC)`,
+          );
+        }, o.leaveAfter * 1000),
+      );
+    if (o.timeout) r.timers.push(setTimeout(() => resolve(1), o.timeout * 1000));
+    let last = '';
+    const tick = async () => {
+      const { alerts } = (await officer
+        .get('/api/alerts?view=queue')
+        .catch(() => ({ alerts: [] }))) as {
+        alerts: { beaconId: string; kind: string; state: string; receivedAt: number }[];
+      };
+      for (const home of r.homes) {
+        const a = alerts.find((x) => x.beaconId === home.beaconId && x.kind === 'NO_PRESENCE');
+        if (a && !home.alert) {
+          home.alert = { kind: a.kind, state: a.state, receivedAt: a.receivedAt };
+          const after =
+            home.leftAt === null
+              ? ''
+              : `, ${Math.round((Date.now() - home.leftAt) / 1000)} s after they left`;
+          say(
+            `home ${home.index + 1}: the police backend shows ${a.kind} for ${home.address}${after} — see ${dashboard}`,
+          );
+          if (o.exitAfterAlert && home === leaver) resolve(0);
+        } else if (a && home.alert) home.alert.state = a.state;
+      }
+      const table = renderTable(r.homes, Date.now());
+      if (o.plain || !process.stdout.isTTY) {
+        if (table !== last && Math.round((Date.now() - started) / 1000) % 10 === 0)
+          say(table + '\n');
+      } else process.stdout.write(`\x1b[s\x1b[J${table}\n\x1b[u`);
+      last = table;
+    };
+    const loop = setInterval(() => void tick(), 1000);
+    r.timers.push(loop);
+  });
 }
-const s = relay.stats;
-console.log(
-  `\nrelay: ${s.frames} advertisements, ${s.notOurs} not ours, ${s.duplicate} duplicates, ${s.completed} tokens reassembled`,
-);
-console.log(
-  'The backends, dashboard, relay and tools exist (README.md); running them all together from npm start comes next.',
-);
+
+async function stop(r: Running): Promise<void> {
+  r.stopping ??= (async () => {
+    r.timers.forEach((t) => clearTimeout(t));
+    for (const h of r.homes) h.relay?.stop();
+    if (r.officer) await endDemoQuarantines(r.officer, r.homes).catch(() => undefined);
+    r.world?.stop();
+    await Promise.all([r.police?.stop(), r.app?.stop()]);
+  })();
+  return r.stopping;
+}
+
+async function main(): Promise<void> {
+  let options: StartOptions | 'help';
+  try {
+    options = parseStartOptions(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}\n`);
+    process.exit(2);
+  }
+  if (options === 'help') return say(HELP);
+  const r: Running = { homes: [], timers: [] };
+  let code = 1;
+  const onSignal = () => {
+    say('\nstopping…');
+    if (r.finish) r.finish(0);
+    // Still starting: stop what has started and leave at once.
+    else void stop(r).then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    code = await run(options, r);
+    if (code !== 0) say('gave up: the time limit passed');
+  } catch (err) {
+    process.stderr.write(`npm start failed: ${(err as Error).message}\n`);
+  }
+  await stop(r);
+  say('stopped: both backends and every relay');
+  process.exit(code);
+}
+
+await main();

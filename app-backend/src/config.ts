@@ -120,7 +120,8 @@ export function loadConfig(env: Env = process.env): AppBackendConfig {
     },
     police: { url: policeUrl, identity: env.APP_POLICE_IDENTITY ?? 'police-backend' },
     rules: {
-      windowSeconds: int('APP_WINDOW_SECONDS', DEFAULT_RULES.windowSeconds, 60, 86_400),
+      // Down to 10 s so a demonstration can run in minutes (npm start shows what it set).
+      windowSeconds: int('APP_WINDOW_SECONDS', DEFAULT_RULES.windowSeconds, 10, 86_400),
       maxAgeSeconds: int('APP_MAX_AGE_SECONDS', DEFAULT_RULES.maxAgeSeconds, 60, 86_400),
       maxSkewSeconds: int('APP_MAX_SKEW_SECONDS', DEFAULT_RULES.maxSkewSeconds, 0, 3600),
       lateEvidenceMaxAgeSeconds: int(
@@ -143,7 +144,7 @@ export function loadConfig(env: Env = process.env): AppBackendConfig {
       relaySilentSeconds: int(
         'APP_RELAY_SILENT_SECONDS',
         DEFAULT_RULES.relaySilentSeconds,
-        60,
+        5,
         86_400,
       ),
       silentGraceSeconds: int(

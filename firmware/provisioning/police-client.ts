@@ -26,6 +26,14 @@ export class PoliceClient {
     );
   }
 
+  async get(path: string): Promise<Record<string, unknown>> {
+    const r = await send(new URL(path, this.base), this.ca, 'GET', undefined, {
+      cookie: this.cookie,
+    });
+    if (r.status !== 200) throw new PoliceError(r.status, errorCode(r.body));
+    return JSON.parse(r.body) as Record<string, unknown>;
+  }
+
   async post(path: string, body: unknown): Promise<Record<string, unknown>> {
     const r = await send(new URL(path, this.base), this.ca, 'POST', body, {
       cookie: this.cookie,
@@ -60,7 +68,7 @@ function send(
   body: unknown,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: string; setCookie: string[] | undefined }> {
-  const payload = JSON.stringify(body);
+  const payload = body === undefined ? '' : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
       url,

@@ -56,7 +56,7 @@ export interface RelayOptions {
   readonly bufferMaxAgeMs?: number;
   /** Requests sent back to back in one cycle when more than 64 tokens wait (default 4). */
   readonly maxRequestsPerCycle?: number;
-  /** The beacon's token cadence, used by dummy mode to model a real relay's backlog. */
+  /** The beacon's token cadence: how soon silence is noticed, and dummy mode's modelled backlog. */
   readonly beaconCadenceMs?: number;
   readonly rateLimits?: Partial<RateLimits>;
   /** Human-readable event lines; never given a token or a key. */
@@ -492,7 +492,7 @@ export class PhoneRelay {
       serverStatus: this.#serverStatus,
       warning:
         this.#o.mode.kind === 'quarantined'
-          ? relayWarning(this.#serverStatus, this.#lastTokenAt, now)
+          ? relayWarning(this.#serverStatus, this.#lastTokenAt, now, this.#o.beaconCadenceMs)
           : null,
       lastSuccessAt: this.#lastSuccessAt,
       uploads: { ...this.#uploads },
@@ -515,19 +515,24 @@ export class PhoneRelay {
   /** Say so in the log when the person must act (once per change of what they are told). */
   #checkWarning(): void {
     if (this.#o.mode.kind !== 'quarantined') return;
-    const warning = relayWarning(this.#serverStatus, this.#lastTokenAt, this.#o.scheduler.now());
+    const warning = relayWarning(
+      this.#serverStatus,
+      this.#lastTokenAt,
+      this.#o.scheduler.now(),
+      this.#o.beaconCadenceMs,
+    );
     // Compare without the minutes counter, so a growing silence is not logged every half minute.
     const key = warning?.replace(/\d+ min/, '') ?? null;
     if (key !== this.#warned && warning) this.#o.log(`WARNING: ${warning}`);
     this.#warned = key;
   }
 
-  /** The ears are checked twice a minute: a silent beacon is told at once, not at the next upload. */
+  /** The ears are checked twice a token period: a silent beacon is told at once, not at the next upload. */
   #watchEars(): void {
     this.#earsTimer = this.#o.scheduler.setTimer(() => {
       this.#checkWarning();
       if (this.#started) this.#watchEars();
-    }, 30_000);
+    }, this.#o.beaconCadenceMs / 2);
   }
 
   #writeStatus(): void {

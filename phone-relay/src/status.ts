@@ -184,8 +184,9 @@ export function relayWarning(
   server: PresenceStatus | null,
   lastTokenAt: number | null,
   now: number,
-  silenceMs = LOCAL_SILENCE_MS,
+  cadenceMs = 60_000,
 ): string | null {
+  const silenceMs = (LOCAL_SILENCE_MS / 60_000) * cadenceMs;
   if (server?.code === 'reported') return statusLine(server);
   if (server?.code === 'not_monitored' || server?.code === 'absence') return null;
   const silentFor = lastTokenAt === null ? Infinity : now - lastTokenAt;
@@ -196,7 +197,7 @@ export function relayWarning(
         : ''
     }`;
   const since = server?.since ?? null;
-  const stale = lastTokenAt !== null && since !== null && lastTokenAt > since + 60_000;
+  const stale = lastTokenAt !== null && since !== null && lastTokenAt > since + cadenceMs;
   if ((server?.code === 'not_heard' || server?.code === 'warning_grace') && !stale)
     return statusLine(server);
   return null;
