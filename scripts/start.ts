@@ -238,7 +238,9 @@ async function run(o: StartOptions, r: Running): Promise<number> {
           );
         }, o.leaveAfter * 1000),
       );
-    if (o.timeout) r.timers.push(setTimeout(() => resolve(1), o.timeout * 1000));
+    // A time limit ends a demo normally; it is a failure only when the alert was being waited for.
+    if (o.timeout)
+      r.timers.push(setTimeout(() => resolve(o.exitAfterAlert ? 1 : 0), o.timeout * 1000));
     let last = '';
     const tick = async () => {
       const { alerts } = (await officer
@@ -304,7 +306,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
   try {
     code = await run(options, r);
-    if (code !== 0) say('gave up: the time limit passed');
+    if (code !== 0) say('gave up: the time limit passed before the alert reached the police');
   } catch (err) {
     process.stderr.write(`npm start failed: ${(err as Error).message}\n`);
   }

@@ -12,8 +12,10 @@ import {
   type DeploymentPki,
   PKI_FILES,
   PkiInputError,
+  checkEnvironment,
   createDeploymentPki,
   describeCertificate,
+  environmentOfCa,
   formatSummary,
   renewLeaves,
   writePki,
@@ -29,9 +31,13 @@ commands:
            --days N              certificate validity (default 397)
            --ca-days N           CA validity (default 3650)
            --force               replace an existing CA (every certificate it signed stops being trusted)
-  renew  issue new backend certificates with the CA already in <dir>
+  renew  issue new backend certificates with the CA already in <dir> (the CA is not changed)
+           --env <name>          refuse unless <dir>'s CA is this environment's
            --days N, --app-host, --police-host as above (hosts default to the current certificates')
-  show   print each certificate's subject, issuer, validity and SANs
+  show   print the environment, and each certificate's subject, issuer, validity and SANs
+
+One folder and one CA per environment: nothing is issued into a folder whose CA or certificates
+belong to another environment (init --force may replace a CA only with the same environment's).
 
 exit codes: 0 done, 1 failed (e.g. CA exists or missing), 2 usage error`;
 
@@ -50,7 +56,7 @@ type Values = ReturnType<typeof parse>['values'];
 
 const ALLOWED: Readonly<Record<string, readonly OptionName[]>> = {
   init: ['out', 'env', 'app-host', 'police-host', 'days', 'ca-days', 'force'],
-  renew: ['out', 'app-host', 'police-host', 'days'],
+  renew: ['out', 'env', 'app-host', 'police-host', 'days'],
   show: ['out'],
 };
 
@@ -99,6 +105,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 async function init(dir: string, values: Values): Promise<number> {
   if (!values.env) throw new UsageError('init needs --env <name>');
+  const environment = checkEnvironment(values.env);
   // A new CA would silently orphan every certificate the old one signed, so replacing it must be asked for.
   const existing = [PKI_FILES.ca.key, PKI_FILES.ca.cert].filter((f) => existsSync(join(dir, f)));
   if (existing.length > 0 && !values.force) {
@@ -107,8 +114,16 @@ async function init(dir: string, values: Values): Promise<number> {
     );
     return 1;
   }
+  // --force renews a compromised or expiring CA; it never turns one environment's folder into another's.
+  const current = await caEnvironmentIn(dir);
+  if (current !== undefined && current !== UNKNOWN && current !== environment) {
+    console.error(
+      `pki: ${dir} holds the ${current} CA: --force replaces it only with a new ${current} CA; give ${environment} a folder of its own`,
+    );
+    return 1;
+  }
   const pki = await createDeploymentPki({
-    environment: values.env,
+    environment,
     hosts: hosts(values),
     validDays: days(values.days, '--days'),
     caValidDays: days(values['ca-days'], '--ca-days'),
@@ -121,6 +136,7 @@ async function init(dir: string, values: Values): Promise<number> {
 
 async function renew(dir: string, values: Values): Promise<number> {
   const pki = await renewLeaves(dir, {
+    environment: values.env === undefined ? undefined : checkEnvironment(values.env),
     hosts: hosts(values),
     validDays: days(values.days, '--days'),
   });
@@ -131,6 +147,8 @@ async function renew(dir: string, values: Values): Promise<number> {
 async function show(dir: string): Promise<number> {
   let ca: X509Certificate | undefined;
   let shown = 0;
+  const environment = await caEnvironmentIn(dir);
+  if (environment !== undefined) console.log(`environment: ${environment}`);
   for (const files of Object.values(PKI_FILES)) {
     const path = join(dir, files.cert);
     if (!existsSync(path)) continue;
@@ -150,6 +168,19 @@ async function show(dir: string): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+const UNKNOWN = 'unknown';
+
+/** The environment of `dir`'s CA; undefined without a CA, UNKNOWN for one this tool did not make. */
+async function caEnvironmentIn(dir: string): Promise<string | undefined> {
+  const path = join(dir, PKI_FILES.ca.cert);
+  if (!existsSync(path)) return undefined;
+  try {
+    return environmentOfCa(await readFile(path, 'utf8')) ?? UNKNOWN;
+  } catch {
+    return UNKNOWN;
+  }
 }
 
 function report(headline: string, pki: DeploymentPki): void {

@@ -1,5 +1,6 @@
 /** One environment's PKI: its CA and the two backends' certificates. */
 import { CLOCK_SKEW_MS, type IssuedCert, createCa, issueCertificate } from './certs.js';
+import { caCommonName } from './environment.js';
 import { checkEnvironment, checkValidDays, splitHosts, unique } from './validate.js';
 
 export interface DeploymentPki {
@@ -45,7 +46,7 @@ export async function createDeploymentPki(options: DeploymentOptions): Promise<D
   const caValidDays = checkValidDays(options.caValidDays ?? CA_VALID_DAYS, 'CA validity');
   const now = options.now ?? new Date();
   const ca = await createCa({
-    commonName: `SmartBeacon ${environment} CA`,
+    commonName: caCommonName(environment),
     validDays: caValidDays,
     now,
   });

@@ -15,6 +15,7 @@ import {
   issueBackend,
 } from './deployment.js';
 import { describeCertificate } from './describe.js';
+import { checkPkiFolder } from './environment.js';
 import { checkValidDays } from './validate.js';
 
 /** File names inside a PKI directory, per part of the PKI. */
@@ -29,6 +30,8 @@ export interface RenewOptions {
   readonly validDays?: number | undefined;
   /** Extra host names per backend; a backend left out keeps the extra names it has now. */
   readonly hosts?: BackendHosts | undefined;
+  /** The environment `dir` must belong to; renewal is refused for any other CA. */
+  readonly environment?: string | undefined;
   readonly now?: Date | undefined;
 }
 
@@ -52,6 +55,11 @@ export async function renewLeaves(dir: string, options: RenewOptions = {}): Prom
     dir,
     'ca',
     'renewal needs the CA: run "init" first, or bring ca.key back from offline storage',
+  );
+  await checkPkiFolder(
+    dir,
+    { ca: PKI_FILES.ca.cert, leaves: BACKENDS.map((b) => PKI_FILES[b].cert) },
+    options.environment,
   );
   const [appHosts, policeHosts] = await Promise.all(
     BACKENDS.map(async (b) => options.hosts?.[b] ?? (await currentExtraHosts(dir, b))),

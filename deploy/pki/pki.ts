@@ -22,4 +22,10 @@ export {
 } from './deployment.js';
 export { type RenewOptions, PKI_FILES, writePki, readPki, renewLeaves } from './files.js';
 export { type CertificateSummary, describeCertificate, formatSummary } from './describe.js';
-export { PkiInputError } from './validate.js';
+export { PkiInputError, checkEnvironment } from './validate.js';
+export {
+  PkiEnvironmentError,
+  caCommonName,
+  checkPkiFolder,
+  environmentOfCa,
+} from './environment.js';
