@@ -37,8 +37,10 @@ describe('false-alarm simulation (short version of npm run sim:false-alarms)', f
         (DEFAULT_RULES.windowSeconds + DEFAULT_RULES.graceSeconds) / 60 + 2 || d.phoneSilent > 0,
     );
     assert.equal(d.lateReturnsDetected, d.lateReturns);
-    assert.deepEqual(simulate({ people: 150, days: 7, seed: 11 }), a, 'same seed, same figures');
-    assert.notDeepEqual(simulate({ people: 150, days: 7, seed: 12 }).faults, a.faults);
+    const small = { people: 20, days: 7 };
+    const b = simulate({ ...small, seed: 11 });
+    assert.deepEqual(simulate({ ...small, seed: 11 }), b, 'same seed, same figures');
+    assert.notDeepEqual(simulate({ ...small, seed: 12 }).faults, b.faults);
   });
 
   it('the grace and the silent-relay wait are what keep false alarms away', () => {

@@ -30,8 +30,8 @@ describe('npm start: the whole system on this machine', function () {
       [
         START,
         ...['--data-dir', dir, '--port-base', '0', '--beacons', '2', '--plain'],
-        ...['--cadence', '5', '--upload', '5', '--window', '15', '--grace', '5'],
-        ...['--leave-after', '5', '--timeout', '150'],
+        ...['--cadence', '5', '--upload', '2', '--window', '10', '--grace', '0'],
+        ...['--leave-after', '3', '--timeout', '150'],
       ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
