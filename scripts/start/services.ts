@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ export class ServiceProcess {
     readonly name: string,
     entry: string,
     env: Record<string, string>,
-    logFile: string,
+    readonly logFile: string,
   ) {
     const script = fileURLToPath(new URL(`../../${entry}`, import.meta.url));
     this.#child = spawn(process.execPath, [script], {
@@ -61,11 +61,23 @@ export async function waitHealthy(
   void service.exited.then((code) => (exited = code));
   while (Date.now() < deadline) {
     if (exited !== undefined)
-      throw new Error(`${service.name} exited (code ${exited}) while starting; see its log`);
+      throw new Error(
+        `${service.name} exited (code ${exited}) while starting:\n${tail(service.logFile)}\n` +
+          `(full log: ${service.logFile}; a port in use? try --port-base 0)`,
+      );
     if (await healthy(port, ca, path)) return;
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`${service.name} did not become healthy within ${timeoutMs / 1000} s`);
+}
+
+/** The last lines of a log, for a failure message. */
+function tail(file: string, lines = 5): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }
 
 function healthy(port: number, ca: string, path: string): Promise<boolean> {
