@@ -149,10 +149,7 @@ async function run(o: StartOptions, r: Running): Promise<number> {
   );
   const ca = readFileSync(secrets.ca, 'utf8');
   const [appPublic, , policeOfficer] = ports;
-  await Promise.all([
-    waitHealthy(r.app, appPublic, ca),
-    waitHealthy(r.police, policeOfficer, ca, '/'),
-  ]);
+  await Promise.all([waitHealthy(r.app, appPublic, ca), waitHealthy(r.police, policeOfficer, ca)]);
   const appUrl = `https://localhost:${appPublic}`;
   const dashboard = `https://localhost:${policeOfficer}/`;
   say(

@@ -113,6 +113,11 @@ export function officerServer(deps: HttpDeps): Server {
     });
     next();
   });
+  // For load balancers and container health checks: no session, no database, no address.
+  app.get(
+    '/healthz',
+    (_req, res) => void res.set('cache-control', 'no-store').json({ status: 'ok' }),
+  );
   app.use('/api', express.json({ limit: '16kb' }), (_req, res, next) => {
     res.set('cache-control', 'no-store');
     next();
