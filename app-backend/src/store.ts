@@ -104,36 +104,58 @@ export async function lockStates(
   return out;
 }
 
-export async function saveState(tx: Queryable, s: QuarantineState, now: number): Promise<void> {
-  const openGap = s.gap && (s.gap.status === 'provisional' || s.gap.status === 'confirmed');
+type Column = readonly [string, string, (s: QuarantineState) => number | string | null];
+
+/** The columns presence decisions write, in the order saveStates sends them. */
+const STATE_COLUMNS: readonly Column[] = [
+  ['last_presence_at', 'bigint', (s: QuarantineState) => s.lastPresenceAt],
+  ['last_received_at', 'bigint', (s: QuarantineState) => s.lastReceivedAt],
+  ['last_counter', 'bigint', (s: QuarantineState) => s.lastCounter],
+  ['clock_offset_seconds', 'float8', (s: QuarantineState) => s.offsetSeconds],
+  ['offset_updated_at', 'bigint', (s: QuarantineState) => s.offsetUpdatedAt],
+  ['battery', 'int2', (s: QuarantineState) => s.battery],
+  ['flags', 'int2', (s: QuarantineState) => s.flags],
+  ['deadline', 'bigint', (s: QuarantineState) => s.deadline],
+  [
+    'open_alert_id',
+    'uuid',
+    (s: QuarantineState) =>
+      s.gap && (s.gap.status === 'provisional' || s.gap.status === 'confirmed') ? s.gap.id : null,
+  ],
+  ['fault_alert_id', 'uuid', (s: QuarantineState) => s.fault?.id ?? null],
+  ['fault_reasons', 'text', (s: QuarantineState) => s.fault?.reasons.join(',') ?? ''],
+  ['spoof_alert_id', 'uuid', (s: QuarantineState) => s.spoof?.id ?? null],
+  ['spoof_reported', 'int4', (s: QuarantineState) => s.spoof?.reported ?? 0],
+  ['invalid_streak', 'int4', (s: QuarantineState) => s.invalidStreak],
+  ['invalid_since', 'bigint', (s: QuarantineState) => s.invalidSince],
+  ['clock_not_set_at', 'bigint', (s: QuarantineState) => s.clockNotSetAt],
+  ['last_request_at', 'bigint', (s: QuarantineState) => s.lastRequestAt],
+  ['relay_back_at', 'bigint', (s: QuarantineState) => s.relayBackAt],
+];
+
+/**
+ * Write every decided state of a batch in one statement (unnest of one array per column): one
+ * round trip however many quarantines, instead of one UPDATE each. The rows are already locked.
+ */
+export async function saveStates(
+  tx: Queryable,
+  states: readonly QuarantineState[],
+  now: number,
+): Promise<void> {
+  if (!states.length) return;
+  const arrays = [states.map((s) => s.id), ...STATE_COLUMNS.map(([, , get]) => states.map(get))];
+  const names = STATE_COLUMNS.map(([name]) => name);
+  const casts = ['uuid', ...STATE_COLUMNS.map(([, type]) => type)];
   await tx.query(
-    `UPDATE quarantines SET last_presence_at = $2, last_received_at = $3, last_counter = $4, clock_offset_seconds = $5,
-       offset_updated_at = $6, battery = $7, flags = $8, deadline = $9, open_alert_id = $10, fault_alert_id = $11,
-       fault_reasons = $12, spoof_alert_id = $13, spoof_reported = $14, invalid_streak = $15, invalid_since = $16,
-       clock_not_set_at = $17, status_changed_at = $18, last_request_at = $19, relay_back_at = $20 WHERE id = $1`,
-    [
-      s.id,
-      s.lastPresenceAt,
-      s.lastReceivedAt,
-      s.lastCounter,
-      s.offsetSeconds,
-      s.offsetUpdatedAt,
-      s.battery,
-      s.flags,
-      s.deadline,
-      openGap ? s.gap?.id : null,
-      s.fault?.id ?? null,
-      s.fault?.reasons.join(',') ?? '',
-      s.spoof?.id ?? null,
-      s.spoof?.reported ?? 0,
-      s.invalidStreak,
-      s.invalidSince,
-      s.clockNotSetAt,
-      now,
-      s.lastRequestAt,
-      s.relayBackAt,
-    ],
+    `UPDATE quarantines q SET ${names.map((n) => `${n} = u.${n}`).join(', ')}, status_changed_at = $${arrays.length + 1}
+       FROM unnest(${casts.map((c, k) => `$${k + 1}::${c}[]`).join(', ')}) AS u(id, ${names.join(', ')})
+      WHERE q.id = u.id`,
+    [...arrays, now],
   );
+}
+
+export async function saveState(tx: Queryable, s: QuarantineState, now: number): Promise<void> {
+  await saveStates(tx, [s], now);
 }
 
 export const MESSAGE_KINDS = [

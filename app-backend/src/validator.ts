@@ -4,11 +4,11 @@ import type { BeaconKeys } from '../../protocol/token/keys.js';
 import { nodeSuite } from '../../protocol/token/keys-node.js';
 import { authenticateToken } from '../../protocol/token/open.js';
 import type { Rules } from './config.js';
-import { type ReceivedToken, decide } from './decide.js';
+import { type QuarantineState, type ReceivedToken, decide } from './decide.js';
 import { openBeaconKey } from './kek.js';
 import type { Metrics } from './metrics.js';
 import type { PresenceRequest } from '../../protocol/presence.js';
-import { applyEffects, lockStates, saveState } from './store.js';
+import { applyEffects, lockStates, saveStates } from './store.js';
 
 const KEY_CACHE_LIMIT = 100_000;
 
@@ -120,6 +120,7 @@ export class PresenceValidator {
     const now = this.deps.clock();
     await db.transaction(async (tx) => {
       const states = await lockStates(tx, [...tokensOf.keys()]);
+      const decided: QuarantineState[] = [];
       for (const [id, state] of [...states].sort(([a], [b]) => (a < b ? -1 : 1))) {
         const d = decide(state, tokensOf.get(id) ?? [], this.deps.rules, now, {
           invalidTokens: invalidOf.get(id),
@@ -132,16 +133,13 @@ export class PresenceValidator {
         // Alerts exist only for monitored quarantines; a registered one just learns its beacon.
         const effects = state.state === 'monitoring' ? d.effects : [];
         const next = await applyEffects(tx, d.next, effects, now);
-        await saveState(
-          tx,
-          state.state === 'monitoring' ? next : { ...next, fault: null, spoof: null },
-          now,
-        );
+        decided.push(state.state === 'monitoring' ? next : { ...next, fault: null, spoof: null });
         for (const e of effects) {
           if (e.type === 'gap_closed') metrics.gaps.inc({ step: e.status });
           else metrics.alerts.inc({ kind: e.type });
         }
       }
+      await saveStates(tx, decided, now);
     });
   }
 
