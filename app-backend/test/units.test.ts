@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
@@ -11,6 +11,7 @@ import { type QuarantineState, decide, nextOffset } from '../src/decide.js';
 import { openBeaconKey, sealBeaconKey } from '../src/kek.js';
 import { backoffMs } from '../../backend-kit/mtls-client.js';
 import { MIGRATIONS_DIR } from '../src/service.js';
+import { StatusCache } from '../src/status-cache.js';
 
 const NOW = 1_795_400_000_000;
 const state = (over: Partial<QuarantineState> = {}): QuarantineState => ({
@@ -193,6 +194,34 @@ describe('migrations', () => {
     assert.deepEqual(await migrate(db, migrations), []);
     const edited = migrations.map((m, i) => (i === 0 ? { ...m, sql: `${m.sql}\n-- edited` } : m));
     await assert.rejects(migrate(db, edited), { code: 'MIGRATION_EDITED' });
+    await db.close();
+  });
+});
+
+describe('status cache', () => {
+  it('pages through every changed quarantine, even thousands sharing one timestamp', async () => {
+    const db = await openDatabase({ dataDir: 'memory://' });
+    await migrate(db, readMigrations(MIGRATIONS_DIR));
+    await db.query(
+      `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, window_seconds, state,
+                                registered_at, enabled_at, offset_updated_at, last_presence_at, status_changed_at)
+       SELECT md5('q' || i)::uuid, 'SB-' || i, md5('k' || i) || md5('h' || i), 1, '\\x00'::bytea, 360,
+              'monitoring', $1::bigint, $1, $1, $1, $1 FROM generate_series(1, 1234) AS i`,
+      [NOW],
+    );
+    const cache = new StatusCache(db, () => NOW, 100);
+    await cache.refresh();
+    assert.equal(cache.size, 1234);
+    const key =
+      createHash('md5').update('k7').digest('hex') + createHash('md5').update('h7').digest('hex');
+    assert.equal(cache.statusFor(key, NOW)?.code, 'all_clear');
+    await db.query(
+      `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $1 WHERE beacon_id = 'SB-7'`,
+      [NOW + 1],
+    );
+    await cache.refresh();
+    assert.equal(cache.size, 1233, 'an ended one is dropped on the next look');
+    assert.equal(cache.statusFor(key, NOW), undefined);
     await db.close();
   });
 });
