@@ -5,7 +5,7 @@ import type { Rules } from './config.js';
 import { parseReasons, withReason } from './faults.js';
 import { type Absence, watchAction } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
-import { insertAlert, raiseFault } from './store.js';
+import { raiseFault } from './store.js';
 
 const BATCH = 500;
 
@@ -73,7 +73,10 @@ export async function watchdogTick(
         rows.map((r) => r.id),
         now,
       );
-      for (const r of rows) await step(tx, r, absences.get(r.id) ?? [], rules, now, total, metrics);
+      const writes = newWrites();
+      for (const r of rows)
+        await step(tx, writes, r, absences.get(r.id) ?? [], rules, now, total, metrics);
+      await flushWrites(tx, writes, now);
       return rows.length;
     });
     if (n < BATCH) break;
@@ -81,6 +84,72 @@ export async function watchdogTick(
   if (total.provisional + total.confirmed + total.maintenance)
     log.info({ ...total }, 'watchdog moved gaps along their lifecycle');
   return total;
+}
+
+/** What a transaction's steps write, sent as one statement per kind at its end. */
+interface Writes {
+  quarantines: { id: string; deadline: number | null; openAlertId: string | null }[];
+  provisional: {
+    id: string;
+    quarantineId: string;
+    beaconId: string;
+    gapStartedAt: number;
+    detail: string;
+  }[];
+  /** Gaps confirmed, with the message for the police when they are told. */
+  confirmed: { id: string; queue: string; detail: string; message: string | null }[];
+}
+
+const newWrites = (): Writes => ({ quarantines: [], provisional: [], confirmed: [] });
+
+/** A burst of due quarantines costs a few statements per 500, not two or three per row. */
+async function flushWrites(tx: Queryable, w: Writes, now: number): Promise<void> {
+  if (w.provisional.length)
+    await tx.query(
+      `INSERT INTO alerts (id, quarantine_id, beacon_id, kind, created_at, gap_started_at, detail, status, updated_at)
+       SELECT u.id, u.qid, u.bid, 'NO_PRESENCE', $6, u.gs, u.detail::jsonb, 'provisional', $6
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[]) AS u(id, qid, bid, gs, detail)`,
+      [
+        w.provisional.map((p) => p.id),
+        w.provisional.map((p) => p.quarantineId),
+        w.provisional.map((p) => p.beaconId),
+        w.provisional.map((p) => p.gapStartedAt),
+        w.provisional.map((p) => p.detail),
+        now,
+      ],
+    );
+  if (w.confirmed.length) {
+    await tx.query(
+      `UPDATE alerts a SET status = 'confirmed', queue = u.queue, updated_at = $4, detail = a.detail || u.detail::jsonb
+         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, queue, detail) WHERE a.id = u.id`,
+      [
+        w.confirmed.map((c) => c.id),
+        w.confirmed.map((c) => c.queue),
+        w.confirmed.map((c) => c.detail),
+        now,
+      ],
+    );
+    const sent = w.confirmed.filter((c) => c.message !== null);
+    // In decision order: the outbox's sequence is the order the police receive them.
+    if (sent.length)
+      await tx.query(
+        `INSERT INTO outbox (id, alert_id, payload, created_at, next_attempt_at)
+         SELECT u.id, u.aid, u.payload::jsonb, $4, $4
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY AS u(id, aid, payload, n) ORDER BY u.n`,
+        [sent.map(() => randomUUID()), sent.map((c) => c.id), sent.map((c) => c.message), now],
+      );
+  }
+  if (w.quarantines.length)
+    await tx.query(
+      `UPDATE quarantines q SET deadline = u.deadline, open_alert_id = u.oid, status_changed_at = $4
+         FROM unnest($1::uuid[], $2::bigint[], $3::uuid[]) AS u(id, deadline, oid) WHERE q.id = u.id`,
+      [
+        w.quarantines.map((x) => x.id),
+        w.quarantines.map((x) => x.deadline),
+        w.quarantines.map((x) => x.openAlertId),
+        now,
+      ],
+    );
 }
 
 async function absencesOf(
@@ -105,6 +174,7 @@ async function absencesOf(
 
 async function step(
   tx: Queryable,
+  writes: Writes,
   r: DueRow,
   absences: Absence[],
   rules: Rules,
@@ -139,14 +209,11 @@ async function step(
     now,
   );
   const setQuarantine = (deadline: number | null, openAlertId: string | null) =>
-    tx.query(
-      'UPDATE quarantines SET deadline = $2, open_alert_id = $3, status_changed_at = $4 WHERE id = $1',
-      [r.id, deadline, openAlertId, now],
-    );
+    void writes.quarantines.push({ id: r.id, deadline, openAlertId });
   switch (action.type) {
     case 'none':
       // Confirmed gaps keep no deadline; anything else here was moved by presence meanwhile.
-      if (gap?.status === 'confirmed') await setQuarantine(null, gap.id);
+      if (gap?.status === 'confirmed') setQuarantine(null, gap.id);
       return;
     case 'defer':
       if (action.clearGap && gap) {
@@ -156,7 +223,7 @@ async function step(
         );
         metrics.gaps.inc({ step: 'cleared' });
       }
-      await setQuarantine(action.until, action.clearGap ? null : (gap?.id ?? null));
+      setQuarantine(action.until, action.clearGap ? null : (gap?.id ?? null));
       total.deferred++;
       return;
     case 'hold':
@@ -165,28 +232,23 @@ async function step(
         gap.id,
         now,
       ]);
-      await setQuarantine(action.recheckAt, gap.id);
+      setQuarantine(action.recheckAt, gap.id);
       total.held++;
       return;
     case 'provisional': {
-      const id = await insertAlert(
-        tx,
-        q,
-        {
-          kind: 'NO_PRESENCE',
-          status: 'provisional',
-          gapStartedAt: action.gapStartedAt,
-          detail: {
-            lastPresenceAt: r.last_presence_at,
-            provisionalAt: r.deadline,
-            confirmAt: action.confirmAt,
-          },
-          open: true,
-          send: false,
-        },
-        now,
-      );
-      await setQuarantine(action.confirmAt, id);
+      const id = randomUUID();
+      writes.provisional.push({
+        id,
+        quarantineId: r.id,
+        beaconId: r.beacon_id,
+        gapStartedAt: action.gapStartedAt,
+        detail: JSON.stringify({
+          lastPresenceAt: r.last_presence_at,
+          provisionalAt: r.deadline,
+          confirmAt: action.confirmAt,
+        }),
+      });
+      setQuarantine(action.confirmAt, id);
       metrics.gaps.inc({ step: 'provisional' });
       total.provisional++;
       return;
@@ -203,35 +265,24 @@ async function step(
         afterAbsence: provisionalAt > gap.gapStartedAt + r.window_seconds * 1000,
         relaySilent: action.relaySilent,
       };
-      await tx.query(
-        `UPDATE alerts SET status = 'confirmed', queue = $2, updated_at = $3, detail = detail || $4::jsonb WHERE id = $1`,
-        [gap.id, action.queue, now, JSON.stringify(detail)],
-      );
       // The same ID the provisional gap had: police sees one alert from confirmation on.
-      const sendGap = (kind: 'NO_PRESENCE' | 'RELAY_SILENT', d: Record<string, unknown>) =>
-        tx.query(
-          `INSERT INTO outbox (id, alert_id, payload, created_at, next_attempt_at)
-           VALUES ($4, $1, $2, $3, $3)`,
-          [
-            gap.id,
-            JSON.stringify({
-              alertId: gap.id,
-              kind,
-              beaconId: r.beacon_id,
-              occurredAt: now,
-              gapStartedAt: gap.gapStartedAt,
-              relatedAlertId: null,
-              detail: d,
-            }),
-            now,
-            randomUUID(),
-          ],
-        );
+      const message = (kind: 'NO_PRESENCE' | 'RELAY_SILENT', d: Record<string, unknown>) =>
+        JSON.stringify({
+          alertId: gap.id,
+          kind,
+          beaconId: r.beacon_id,
+          occurredAt: now,
+          gapStartedAt: gap.gapStartedAt,
+          relatedAlertId: null,
+          detail: d,
+        });
+      const confirmed = { id: gap.id, queue: action.queue, detail: JSON.stringify(detail) };
       if (action.queue === 'violation') {
-        await sendGap('NO_PRESENCE', detail);
+        writes.confirmed.push({ ...confirmed, message: message('NO_PRESENCE', detail) });
         total.confirmed++;
       } else if (action.relaySilent) {
-        await sendGap('RELAY_SILENT', { silentFrom: gap.gapStartedAt, silentUntil: null });
+        const silent = { silentFrom: gap.gapStartedAt, silentUntil: null };
+        writes.confirmed.push({ ...confirmed, message: message('RELAY_SILENT', silent) });
         total.maintenance++;
       } else if (action.reason && !parseReasons(r.fault_reasons).includes(action.reason)) {
         const current = r.fault_alert_id
@@ -251,7 +302,9 @@ async function step(
         );
         total.maintenance++;
       }
-      await setQuarantine(null, gap.id);
+      if (!writes.confirmed.some((c) => c.id === gap.id))
+        writes.confirmed.push({ ...confirmed, message: null });
+      setQuarantine(null, gap.id);
       metrics.gaps.inc({ step: action.queue === 'violation' ? 'confirmed' : 'maintenance' });
       return;
     }
