@@ -209,8 +209,8 @@ async function applyUpdate(tx: Queryable, m: AlertMessage, now: number): Promise
  * starts a later gap makes the alert describe that gap. The review state is left as it is.
  */
 async function applyRepeat(tx: Queryable, id: string, m: AlertMessage, now: number) {
-  const { rows } = await tx.query<{ detail: string; gap_started_at: number | null }>(
-    'SELECT detail, gap_started_at FROM alerts WHERE id = $1 FOR UPDATE',
+  const { rows } = await tx.query<{ kind: string; detail: string; gap_started_at: number | null }>(
+    'SELECT kind, detail, gap_started_at FROM alerts WHERE id = $1 FOR UPDATE',
     [id],
   );
   const current = rows[0];
@@ -224,85 +224,316 @@ async function applyRepeat(tx: Queryable, id: string, m: AlertMessage, now: numb
        last_presence_at = COALESCE($3, last_presence_at), updated_at = $4,
        gap_started_at = CASE WHEN $5 THEN $6::bigint ELSE gap_started_at END,
        recovered_at = CASE WHEN $5 THEN NULL ELSE recovered_at END,
-       covered_by_evidence = CASE WHEN $5 THEN NULL ELSE covered_by_evidence END
+       covered_by_evidence = CASE WHEN $5 THEN NULL ELSE covered_by_evidence END,
+       urgency = $7
      WHERE id = $1`,
-    [id, JSON.stringify(detail), num(m.detail.lastPresenceAt), now, newGap, m.gapStartedAt],
+    [
+      id,
+      JSON.stringify(detail),
+      num(m.detail.lastPresenceAt),
+      now,
+      newGap,
+      m.gapStartedAt,
+      urgency(current.kind, detail),
+    ],
   );
+}
+
+interface BeaconRecord {
+  id: string;
+  address: string;
+  case_ref: string;
+}
+
+/** The beacon record in use for each beacon ID (or, if none is, the latest), in one query. */
+async function beaconRecords(
+  tx: Queryable,
+  beaconIds: string[],
+): Promise<Map<string, BeaconRecord>> {
+  const { rows } = await tx.query<BeaconRecord & { beacon_id: string }>(
+    `SELECT DISTINCT ON (beacon_id) beacon_id, id, address, case_ref FROM beacons
+      WHERE beacon_id = ANY($1::text[]) ORDER BY beacon_id, status = 'ended', installed_at DESC`,
+    [beaconIds],
+  );
+  return new Map(rows.map((r) => [r.beacon_id, r]));
+}
+
+// UUIDs compare as the database prints them: lower case.
+const uuidKey = (id: string): string => id.toLowerCase();
+const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Update kinds that write without reading first: one statement applies many of them. */
+const TOGETHER: Record<string, { sql: string; values: (m: AlertMessage) => unknown[] | null }> = {
+  RESOLVED_BY_EVIDENCE: {
+    sql: `UPDATE alerts a SET recovered_at = t.at, covered_by_evidence = t.covered, updated_at = $4
+            FROM unnest($1::uuid[], $2::bigint[], $3::boolean[]) AS t (id, at, covered) WHERE a.id = t.id RETURNING a.id`,
+    values: (m) => [
+      num(m.detail.lastPresenceAt) ?? m.occurredAt,
+      typeof m.detail.coveredByEvidence === 'boolean' ? m.detail.coveredByEvidence : null,
+    ],
+  },
+  LATE_EVIDENCE: {
+    sql: `UPDATE alerts a SET evidence_until = GREATEST(COALESCE(a.evidence_until, 0), t.until), updated_at = $3
+            FROM unnest($1::uuid[], $2::bigint[]) AS t (id, until) WHERE a.id = t.id RETURNING a.id`,
+    values: (m) => {
+      const until = num(m.detail.evidenceUntil);
+      return until === null ? null : [until];
+    },
+  },
+  FAULT_CLEARED: {
+    sql: `UPDATE alerts a SET condition_cleared_at = t.at, updated_at = $3
+            FROM unnest($1::uuid[], $2::bigint[]) AS t (id, at) WHERE a.id = t.id RETURNING a.id`,
+    values: (m) => [m.occurredAt],
+  },
+};
+
+/**
+ * Apply updates; returns the keys of the updates that changed their related alert. An alert that
+ * gets one update in the batch is changed with others of that kind in one statement; one that
+ * gets several, or a repeat (read, merge, write), one message at a time in arrival order.
+ */
+async function applyUpdates(
+  tx: Queryable,
+  updates: AlertMessage[],
+  now: number,
+): Promise<Set<string>> {
+  const changed = new Set<string>();
+  const perAlert = new Map<string, number>();
+  for (const m of updates) {
+    const k = uuidKey(m.relatedAlertId ?? '');
+    perAlert.set(k, (perAlert.get(k) ?? 0) + 1);
+  }
+  const grouped = new Map<string, { messages: AlertMessage[]; columns: unknown[][] }>();
+  const oneByOne: AlertMessage[] = [];
+  for (const m of updates) {
+    const how = TOGETHER[m.kind];
+    if (!how || perAlert.get(uuidKey(m.relatedAlertId ?? '')) !== 1) {
+      oneByOne.push(m);
+      continue;
+    }
+    const values = how.values(m);
+    if (!values) continue; // nothing to change (as applyUpdate)
+    const g = grouped.get(m.kind) ?? { messages: [], columns: [[], ...values.map(() => [])] };
+    g.messages.push(m);
+    g.columns[0]?.push(m.relatedAlertId);
+    values.forEach((v, i) => g.columns[i + 1]?.push(v));
+    grouped.set(m.kind, g);
+  }
+  for (const [kind, g] of grouped) {
+    const { rows } = await tx.query<{ id: string }>((TOGETHER[kind] as { sql: string }).sql, [
+      ...g.columns,
+      now,
+    ]);
+    const hit = new Set(rows.map((r) => uuidKey(r.id)));
+    for (const m of g.messages)
+      if (hit.has(uuidKey(m.relatedAlertId ?? ''))) changed.add(uuidKey(m.alertId));
+  }
+  for (const m of oneByOne) if (await applyUpdate(tx, m, now)) changed.add(uuidKey(m.alertId));
+  return changed;
 }
 
 /**
- * Store an alert once (its ID is the idempotency key). Updates also touch the alert they relate
- * to. Returns the alerts whose view changed, for live updates; empty for a redelivery.
+ * Store a batch of alerts, each once (its ID is the idempotency key; within the batch the first
+ * message with an ID counts, a later one is a redelivery), in a few statements for the whole
+ * batch. Updates then touch the alert they relate to, in arrival order. Returns, per message, the
+ * alerts whose view changed, for live updates; empty for a redelivery.
  */
-export async function receiveAlert(tx: Queryable, m: AlertMessage, now: number): Promise<Alert[]> {
-  const { rows: beacon } = await tx.query<{ id: string }>(
-    "SELECT id FROM beacons WHERE beacon_id = $1 ORDER BY status = 'ended', installed_at DESC LIMIT 1",
-    [m.beaconId],
-  );
-  const queue = QUEUE_OF[m.kind as ReviewableKind] ?? null;
-  const inserted = await tx.query(
-    `INSERT INTO alerts (id, beacon_record, beacon_id, kind, queue, state, occurred_at, received_at, gap_started_at, last_presence_at, related_alert_id, detail, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $8) ON CONFLICT (id) DO NOTHING`,
+export async function receiveAlerts(
+  tx: Queryable,
+  messages: readonly AlertMessage[],
+  now: number,
+): Promise<Alert[][]> {
+  const fresh = new Map<string, AlertMessage>();
+  for (const m of messages) if (!fresh.has(uuidKey(m.alertId))) fresh.set(uuidKey(m.alertId), m);
+  // Rows are written in ID order, so concurrent batches take their locks in the same order.
+  const rows = [...fresh.entries()].sort(([a], [b]) => byKey(a, b)).map(([, m]) => m);
+  const records = await beaconRecords(tx, [...new Set(rows.map((m) => m.beaconId))]);
+  const queueOf = (m: AlertMessage) => QUEUE_OF[m.kind as ReviewableKind] ?? null;
+  const { rows: inserted } = await tx.query<{ id: string }>(
+    `INSERT INTO alerts (id, beacon_record, beacon_id, kind, queue, state, occurred_at, received_at, gap_started_at, last_presence_at, related_alert_id, detail, urgency, updated_at)
+     SELECT t.id, t.beacon_record, t.beacon_id, t.kind, t.queue, t.state, t.occurred_at, $13, t.gap_started_at, t.last_presence_at, t.related_alert_id, t.detail, t.urgency, $13
+       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::uuid[], $11::text[], $12::smallint[])
+         AS t (id, beacon_record, beacon_id, kind, queue, state, occurred_at, gap_started_at, last_presence_at, related_alert_id, detail, urgency)
+     ON CONFLICT (id) DO NOTHING RETURNING id`,
     [
-      m.alertId,
-      beacon[0]?.id ?? null,
-      m.beaconId,
-      m.kind,
-      queue,
-      queue ? 'open' : 'info',
-      m.occurredAt,
+      rows.map((m) => m.alertId),
+      rows.map((m) => records.get(m.beaconId)?.id ?? null),
+      rows.map((m) => m.beaconId),
+      rows.map((m) => m.kind),
+      rows.map(queueOf),
+      rows.map((m) => (queueOf(m) ? 'open' : 'info')),
+      rows.map((m) => m.occurredAt),
+      rows.map((m) => m.gapStartedAt),
+      rows.map((m) => num(m.detail.lastPresenceAt)),
+      rows.map((m) => m.relatedAlertId),
+      rows.map((m) => JSON.stringify(m.detail)),
+      rows.map((m) => urgency(m.kind, m.detail)),
       now,
-      m.gapStartedAt,
-      num(m.detail.lastPresenceAt),
-      m.relatedAlertId,
-      JSON.stringify(m.detail),
     ],
   );
-  if (inserted.rowCount === 0) return [];
-  const changed = [m.alertId];
-  if (!queue && (await applyUpdate(tx, m, now)) && m.relatedAlertId) changed.push(m.relatedAlertId);
-  const out: Alert[] = [];
-  for (const id of changed) {
-    const a = await getAlert(tx, id);
-    if (a) out.push(a);
+  const stored = new Set(inserted.map((r) => uuidKey(r.id)));
+  // Updates in arrival order per related alert; sorted by it, for the same lock order as above.
+  const updates = [...fresh.values()]
+    .filter((m) => stored.has(uuidKey(m.alertId)) && !queueOf(m) && m.relatedAlertId)
+    .sort((a, b) => byKey(uuidKey(a.relatedAlertId ?? ''), uuidKey(b.relatedAlertId ?? '')));
+  const relatedChanged = await applyUpdates(tx, updates, now);
+
+  // New rows are as written (no read back); alerts an update changed are read once, as they are now.
+  const alerts = new Map<string, Alert>();
+  for (const m of fresh.values()) {
+    const key = uuidKey(m.alertId);
+    if (!stored.has(key)) continue;
+    const beacon = records.get(m.beaconId);
+    alerts.set(
+      key,
+      toAlert({
+        id: key,
+        beacon_id: m.beaconId,
+        kind: m.kind,
+        queue: queueOf(m),
+        state: queueOf(m) ? 'open' : 'info',
+        outcome: null,
+        note: null,
+        occurred_at: m.occurredAt,
+        received_at: now,
+        gap_started_at: m.gapStartedAt,
+        last_presence_at: num(m.detail.lastPresenceAt),
+        recovered_at: null,
+        covered_by_evidence: null,
+        evidence_until: null,
+        condition_cleared_at: null,
+        occurrences: 1,
+        related_alert_id: m.relatedAlertId === null ? null : uuidKey(m.relatedAlertId),
+        updated_at: now,
+        detail: JSON.stringify(m.detail),
+        address: beacon?.address ?? null,
+        case_ref: beacon?.case_ref ?? null,
+      }),
+    );
   }
-  return out;
+  const reread = new Set<string>();
+  for (const m of updates)
+    if (relatedChanged.has(uuidKey(m.alertId))) reread.add(uuidKey(m.relatedAlertId ?? ''));
+  if (reread.size) {
+    const { rows: found } = await tx.query<Row>(`${SELECT} WHERE a.id = ANY($1::uuid[])`, [
+      [...reread],
+    ]);
+    for (const r of found) alerts.set(uuidKey(r.id), toAlert(r));
+  }
+  const seen = new Set<string>();
+  return messages.map((m) => {
+    const key = uuidKey(m.alertId);
+    if (seen.has(key) || !stored.has(key)) return [];
+    seen.add(key);
+    const out = [alerts.get(key)];
+    if (relatedChanged.has(key)) out.push(alerts.get(uuidKey(m.relatedAlertId ?? '')));
+    return out.filter((a): a is Alert => a !== undefined);
+  });
 }
 
-export const listQuerySchema = z.strictObject({
-  view: z.enum(['queue', 'history']).default('queue'),
-  queue: z.enum(QUEUES).optional(),
-  kind: z.enum(REVIEWABLE).optional(),
-  outcome: z.enum(OUTCOMES).optional(),
-  from: z.coerce.number().int().nonnegative().optional(),
-  to: z.coerce.number().int().nonnegative().optional(),
-});
+export const listQuerySchema = z
+  .strictObject({
+    view: z.enum(['queue', 'history']).default('queue'),
+    queue: z.enum(QUEUES).optional(),
+    kind: z.enum(REVIEWABLE).optional(),
+    outcome: z.enum(OUTCOMES).optional(),
+    from: z.coerce.number().int().nonnegative().optional(),
+    to: z.coerce.number().int().nonnegative().optional(),
+    /** Queue view: at most this many of each queue. */
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+    /** Queue view, one queue: the alerts after this one in queue order (the next page). */
+    after: z.uuid().optional(),
+  })
+  .refine((q) => q.after === undefined || (q.view === 'queue' && q.queue !== undefined));
 
-export async function listAlerts(
-  db: Queryable,
-  q: z.infer<typeof listQuerySchema>,
-): Promise<Alert[]> {
-  const where = [`a.kind = ANY($1::text[])`];
-  const params: unknown[] = [[...REVIEWABLE]];
+export type ListQuery = z.infer<typeof listQuerySchema>;
+
+/** Reviewable alerts not yet resolved: the queues (the partial index alerts_open covers them). */
+const OPEN = `a.kind = ANY($1::text[]) AND a.state IN ('open', 'acknowledged', 'dispatched')`;
+
+/** The filters of a list query as SQL, numbered after `params`. */
+function filters(q: ListQuery, params: unknown[], withQueue: boolean): string[] {
+  const where: string[] = [];
   const add = (sql: string, v: unknown) => {
     params.push(v);
     where.push(sql.replace('?', `$${params.length}`));
   };
-  if (q.view === 'queue') where.push(`a.state <> 'resolved'`);
-  if (q.queue) add('a.queue = ?', q.queue);
+  if (withQueue && q.queue) add('a.queue = ?', q.queue);
   if (q.kind) add('a.kind = ?', q.kind);
   if (q.outcome) add('a.outcome = ?', q.outcome);
   if (q.from !== undefined) add('a.occurred_at >= ?', q.from);
   if (q.to !== undefined) add('a.occurred_at <= ?', q.to);
+  return where;
+}
+
+/** History: reviewable alerts in any state, newest first. */
+export async function listAlerts(db: Queryable, q: ListQuery): Promise<Alert[]> {
+  const params: unknown[] = [[...REVIEWABLE]];
+  const where = [`a.kind = ANY($1::text[])`, ...filters(q, params, true)];
   const { rows } = await db.query<Row>(
-    `${SELECT} WHERE ${where.join(' AND ')} ORDER BY a.occurred_at ${q.view === 'queue' ? 'ASC' : 'DESC'} LIMIT 500`,
+    `${SELECT} WHERE ${where.join(' AND ')} ORDER BY a.occurred_at DESC LIMIT 500`,
     params,
   );
-  const alerts = rows.map(toAlert);
-  // Queue: most urgent kind first, then the oldest.
-  return q.view === 'queue'
-    ? alerts.sort((x, y) => y.urgency - x.urgency || x.occurredAt - y.occurredAt)
-    : alerts;
+  return rows.map(toAlert);
+}
+
+export type QueueCounts = Record<Queue, number>;
+
+/** Open alerts per queue (with the query's filters other than the queue). */
+export async function queueCounts(db: Queryable, q: Partial<ListQuery> = {}): Promise<QueueCounts> {
+  const params: unknown[] = [[...REVIEWABLE]];
+  const where = [OPEN, ...filters(q as ListQuery, params, false)];
+  const { rows } = await db.query<{ queue: Queue; n: number }>(
+    `SELECT a.queue, count(*)::int AS n FROM alerts a WHERE ${where.join(' AND ')} GROUP BY a.queue`,
+    params,
+  );
+  const counts: QueueCounts = { violation: 0, maintenance: 0 };
+  for (const r of rows) if (r.queue in counts) counts[r.queue] = r.n;
+  return counts;
+}
+
+/** The queue's order: most urgent first, then the oldest (ties by arrival, then ID). */
+export function queueOrder(x: Alert, y: Alert): number {
+  return (
+    y.urgency - x.urgency ||
+    x.occurredAt - y.occurredAt ||
+    x.receivedAt - y.receivedAt ||
+    (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)
+  );
+}
+
+export const DEFAULT_QUEUE_LIMIT = 500;
+
+/**
+ * The queue view: the first `limit` open alerts of each queue asked for (or those after `after`),
+ * in queue order, and how many each queue holds in all, so a client can tell it has a part.
+ */
+export async function queuePage(
+  db: Queryable,
+  q: ListQuery,
+): Promise<{ alerts: Alert[]; counts: QueueCounts }> {
+  const limit = q.limit ?? DEFAULT_QUEUE_LIMIT;
+  const pages = await Promise.all(
+    (q.queue ? [q.queue] : QUEUES).map(async (queue) => {
+      const params: unknown[] = [[...REVIEWABLE], queue];
+      const where = [OPEN, 'a.queue = $2', ...filters(q, params, false)];
+      if (q.after !== undefined) {
+        params.push(q.after);
+        // After the given alert in queue order (urgency negated: it sorts descending).
+        where.push(
+          `(-a.urgency, a.occurred_at, a.received_at, a.id) > (SELECT -urgency, occurred_at, received_at, id FROM alerts WHERE id = $${params.length})`,
+        );
+      }
+      params.push(limit);
+      const { rows } = await db.query<Row>(
+        `${SELECT} WHERE ${where.join(' AND ')}
+          ORDER BY a.urgency DESC, a.occurred_at, a.received_at, a.id LIMIT $${params.length}`,
+        params,
+      );
+      return rows.map(toAlert);
+    }),
+  );
+  return { alerts: pages.flat().sort(queueOrder), counts: await queueCounts(db, q) };
 }
 
 export async function timeline(db: Queryable, beaconId: string): Promise<Alert[]> {

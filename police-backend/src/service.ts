@@ -5,6 +5,7 @@ import { type Clock, systemClock } from '../../backend-kit/clock.js';
 import { type Database, openDatabase } from '../../backend-kit/db.js';
 import { type Logger, createLogger } from '../../backend-kit/logger.js';
 import { migrate, readMigrations } from '../../backend-kit/migrations.js';
+import { queueCounts } from './alerts.js';
 import { appendAudit } from './audit.js';
 import { sendCommands } from './commands.js';
 import type { PoliceBackendConfig } from './config.js';
@@ -17,6 +18,8 @@ export const MIGRATIONS_DIR = fileURLToPath(
 export const DASHBOARD_DIR = fileURLToPath(
   new URL('../../../police-backend/dashboard/dist', import.meta.url),
 );
+
+const COUNTS_INTERVAL_MS = 1000;
 
 export interface PoliceBackendOptions {
   readonly clock?: Clock;
@@ -60,6 +63,24 @@ export async function startPoliceBackend(
   // The HTTP handlers broadcast through this; the live server can only exist once the server does.
   const live: { current?: LiveUpdates } = {};
   let kick: () => void = () => undefined;
+  // Dashboards show a long queue a page at a time, so they get its counts from here: at most
+  // once a second while alerts change, one query for all of them.
+  let countsTimer: NodeJS.Timeout | undefined;
+  const pushCounts = () => {
+    countsTimer = undefined;
+    if (!live.current?.clients) return;
+    const countsAt = clock();
+    queueCounts(db)
+      .then((counts) => live.current?.broadcast({ type: 'counts', counts, countsAt }))
+      .catch((err: unknown) =>
+        log.warn({ errorName: (err as Error)?.name }, 'queue counts failed'),
+      );
+  };
+  const countsChanged = () => {
+    if (countsTimer || !live.current?.clients) return;
+    countsTimer = setTimeout(pushCounts, COUNTS_INTERVAL_MS);
+    countsTimer.unref();
+  };
   const deps: HttpDeps = {
     db,
     clock,
@@ -68,8 +89,10 @@ export async function startPoliceBackend(
     appIdentity: config.app.identity,
     dashboardDir: DASHBOARD_DIR,
     tls: config.tls,
-    onAlerts: (alerts) =>
-      alerts.forEach((alert) => live.current?.broadcast({ type: 'alert', alert })),
+    onAlerts: (alerts) => {
+      alerts.forEach((alert) => live.current?.broadcast({ type: 'alert', alert }));
+      countsChanged();
+    },
     onBeacon: (beacon) => live.current?.broadcast({ type: 'beacon', beacon }),
     onAbsence: (absence) => live.current?.broadcast({ type: 'absence', absence }),
     kickCommands: () => kick(),
@@ -122,6 +145,7 @@ export async function startPoliceBackend(
     sendCommands: runCommands,
     async close() {
       if (timer) clearInterval(timer);
+      clearTimeout(countsTimer);
       updates.close();
       await Promise.all([close(officer), close(internal)]);
       if (!options.db) await db.close();

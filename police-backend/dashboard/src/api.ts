@@ -10,6 +10,8 @@ import type {
   Beacon,
   DailyStat,
   Outcome,
+  Queue,
+  QueueSnapshot,
   Review,
   Session,
 } from './types.js';
@@ -143,8 +145,15 @@ export class Api {
     this.csrf = null;
   }
 
-  async queue(): Promise<Alert[]> {
-    return (await this.request<{ alerts: Alert[] }>('GET', '/api/alerts?view=queue')).alerts;
+  /** The first `limit` open alerts of each queue, with the counts of all. */
+  queue(limit: number): Promise<QueueSnapshot> {
+    return this.request<QueueSnapshot>('GET', `/api/alerts?view=queue&limit=${limit}`);
+  }
+
+  /** The next `limit` open alerts of one queue after the alert `after`. */
+  async queueAfter(queue: Queue, after: string, limit: number): Promise<Alert[]> {
+    const q = new URLSearchParams({ view: 'queue', queue, after, limit: String(limit) });
+    return (await this.request<{ alerts: Alert[] }>('GET', `/api/alerts?${q}`)).alerts;
   }
 
   async history(filters: URLSearchParams): Promise<Alert[]> {

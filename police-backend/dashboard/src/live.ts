@@ -3,6 +3,7 @@
  * exponential backoff and jitter, and reports its state so every page can say when it is down.
  */
 import type { LiveMessage } from './types.js';
+import { QUEUES } from './types.js';
 
 export type LiveState = 'connecting' | 'connected' | 'disconnected';
 
@@ -46,8 +47,18 @@ export function parseLiveMessage(text: unknown): LiveMessage | null {
   if (m['type'] === 'hello' && typeof m['username'] === 'string') return m as LiveMessage;
   if (m['type'] === 'alert' && isObject(m['alert'], 'id')) return m as LiveMessage;
   if (m['type'] === 'beacon' && isObject(m['beacon'], 'beaconId')) return m as LiveMessage;
+  if (m['type'] === 'counts' && typeof m['countsAt'] === 'number' && isCounts(m['counts']))
+    return m as LiveMessage;
   if (m['type'] === 'absence' && isObject(m['absence'], 'id')) return m as LiveMessage;
   return null;
+}
+
+function isCounts(value: unknown): boolean {
+  return (
+    !!value &&
+    typeof value === 'object' &&
+    QUEUES.every((q) => typeof (value as Record<string, unknown>)[q] === 'number')
+  );
 }
 
 function isObject(value: unknown, key: string): boolean {

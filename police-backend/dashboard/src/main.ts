@@ -7,7 +7,7 @@ import { fill, h } from './dom.js';
 import { headline } from './alert-text.js';
 import { tick } from './format.js';
 import { LiveConnection } from './live.js';
-import { QueueStore } from './queue-store.js';
+import { QUEUE_PAGE, QueueStore } from './queue-store.js';
 import type { Route } from './router.js';
 import { parseRoute } from './router.js';
 import type { Shell } from './shell.js';
@@ -91,6 +91,8 @@ function onLiveMessage(message: LiveMessage): void {
   if (message.type === 'alert') {
     queue.apply(message.alert);
     view?.onAlert?.(message.alert);
+  } else if (message.type === 'counts') {
+    queue.setCounts(message.counts, message.countsAt);
   } else if (message.type === 'beacon') {
     view?.onBeacon?.(message.beacon);
   } else if (message.type === 'absence') {
@@ -99,7 +101,7 @@ function onLiveMessage(message: LiveMessage): void {
 }
 
 function reloadQueue(): void {
-  queue.load(() => api.queue()).catch(() => undefined); // the queue page shows its own error
+  queue.load(() => api.queue(QUEUE_PAGE)).catch(() => undefined); // the queue page shows its own error
 }
 
 function signedIn(session: Session): void {
@@ -114,7 +116,7 @@ function signedIn(session: Session): void {
   fill(root, shell.root);
 
   unsubscribeQueue = queue.subscribe((change) => {
-    shell?.setQueueCount(queue.loaded ? queue.list().length : null);
+    shell?.setQueueCount(queue.loaded ? queue.total() : null);
     if (change.type === 'added') {
       shell?.announce(`New alert: ${headline(change.alert)}, ${addressText(change.alert)}.`);
     }

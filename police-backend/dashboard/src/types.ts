@@ -133,9 +133,20 @@ export interface AuditVerify {
   readonly firstBroken: number | null;
 }
 
+/** Open alerts in each queue, as the server counted them at `countsAt` (its clock, ms). */
+export type QueueCounts = Readonly<Record<Queue, number>>;
+
+/** A page of the queue view: the first alerts of each queue, and how many there are in all. */
+export interface QueueSnapshot {
+  readonly alerts: Alert[];
+  readonly counts: QueueCounts;
+  readonly countsAt: number;
+}
+
 export type LiveMessage =
   | { readonly type: 'hello'; readonly username: string }
   | { readonly type: 'alert'; readonly alert: Alert }
+  | { readonly type: 'counts'; readonly counts: QueueCounts; readonly countsAt: number }
   | { readonly type: 'beacon'; readonly beacon: Beacon }
   | { readonly type: 'absence'; readonly absence: Absence };
 

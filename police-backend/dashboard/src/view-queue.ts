@@ -13,6 +13,7 @@ import {
 import { fill, h, orDash } from './dom.js';
 import { QUEUE_LABEL, gapEl, timeAgo, timeAt } from './format.js';
 import type { QueueChange } from './queue-store.js';
+import { QUEUE_PAGE } from './queue-store.js';
 import { alertHref, queueHref } from './router.js';
 import type { Alert, Queue } from './types.js';
 import { QUEUES } from './types.js';
@@ -174,12 +175,32 @@ export function queuePage(ctx: Context, queue: Queue): View {
 
   const showCount = () => {
     for (const [q, el] of counts) {
-      const n = ctx.queue.loaded ? ctx.queue.list().filter((a) => a.queue === q).length : null;
+      const n = ctx.queue.loaded ? ctx.queue.count(q) : null;
       el.textContent = n === null ? '' : `(${n})`;
       el.parentElement?.setAttribute('data-count', n === null ? '' : String(n));
     }
-    const n = shown().length;
+    const n = ctx.queue.count(queue);
     count.textContent = n === 0 ? 'No open alerts.' : n === 1 ? '1 open alert' : `${n} open alerts`;
+    const rows = shown().length;
+    more.hidden = !ctx.queue.loaded || !ctx.queue.hasMore(queue);
+    moreText.textContent = `Showing the first ${rows} of ${n}, most urgent first. `;
+  };
+
+  // A long queue is shown a page at a time: drawing thousands of rows would take seconds.
+  const moreButton = h(
+    'button',
+    { type: 'button', class: 'btn', 'data-testid': 'queue-more', onclick: () => showMore() },
+    'Show more',
+  );
+  const moreText = h('span', { 'data-testid': 'queue-shown' });
+  const more = h('p', { class: 'queue-more', hidden: true }, moreText, moreButton);
+  const showMore = () => {
+    fill(more, moreText, moreButton);
+    moreButton.disabled = true;
+    ctx.queue
+      .loadMore(queue, (after) => ctx.api.queueAfter(queue, after, QUEUE_PAGE))
+      .catch((e: unknown) => fill(more, moreText, moreButton, errorBox(e, showMore)))
+      .finally(() => (moreButton.disabled = false));
   };
 
   const renderAll = () => {
@@ -190,6 +211,7 @@ export function queuePage(ctx: Context, queue: Queue): View {
       body,
       list,
       shown().length === 0 &&
+        !ctx.queue.hasMore(queue) &&
         h(
           'p',
           { class: 'empty' },
@@ -197,12 +219,22 @@ export function queuePage(ctx: Context, queue: Queue): View {
             ? 'No violations to review. New alerts will appear here.'
             : 'No beacon needs maintenance.',
         ),
+      more,
     );
   };
 
   const onChange = (change: QueueChange) => {
     if (change.type === 'reset') return renderAll();
+    if (change.type === 'counts') return showCount();
     if (!list.isConnected) return renderAll();
+    if (change.type === 'page') {
+      if (change.queue !== queue) return showCount();
+      const first = change.alerts[0];
+      renderAll();
+      // Keyboard users continue where the new rows begin.
+      (first ? findItem(first.id)?.querySelector('a') : null)?.focus();
+      return;
+    }
     if (change.type === 'added') {
       if (!inTab(change.alert)) return showCount();
       const item = queueItem(change.alert);
@@ -236,7 +268,9 @@ export function queuePage(ctx: Context, queue: Queue): View {
   // The store is loaded at sign-in and after every reconnect, and kept current in between.
   const load = () => {
     if (!ctx.queue.loaded) fill(body, loading('the alert queue'));
-    ctx.queue.ensure(() => ctx.api.queue()).catch((e: unknown) => fill(body, errorBox(e, load)));
+    ctx.queue
+      .ensure(() => ctx.api.queue(QUEUE_PAGE))
+      .catch((e: unknown) => fill(body, errorBox(e, load)));
   };
   renderAll();
   load();
