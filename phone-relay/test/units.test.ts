@@ -286,7 +286,7 @@ describe('relay: reception from the compiled beacon at phone scan duty cycles', 
   this.timeout(30_000);
   before(ensureFirmware);
 
-  // Android's scan modes, against the beacon's default 500 ms advertising interval and 375 ms.
+  // Android's scan modes, against the beacon's default 375 ms advertising interval and the 500 ms it replaced.
   const cases = [
     { name: 'low latency (continuous)', interval: 500, scan: undefined, atLeast: 61 },
     {
