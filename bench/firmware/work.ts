@@ -5,10 +5,10 @@
  * on the code path, not on Node's speed; turning them into device time needs an assumed cost per
  * statement (energy.ts).
  */
-import { build } from 'esbuild';
 import ts from 'typescript';
 import { EspruinoDevice, VirtualClock } from '../../firmware/emulator/index.js';
-import { type BoardId, FIRMWARE_DIR, readBoard } from '../../firmware/scripts/boards.js';
+import { type BoardId, readBoard } from '../../firmware/scripts/boards.js';
+import { bundleFor } from '../../firmware/scripts/build.js';
 
 /** Counters the instrumented bundle bumps: statements, loop iterations, function entries, built-in calls. */
 export interface WorkCount {
@@ -36,29 +36,7 @@ export interface TokenWork {
 const COUNTER = '__sbWork';
 
 /** The firmware bundled as build.ts does, minus the minifier, lowered to ES5. */
-async function readableBundle(board: BoardId): Promise<string> {
-  const { smartbeacon } = readBoard(board);
-  const result = await build({
-    entryPoints: [`${FIRMWARE_DIR}src/main.ts`],
-    bundle: true,
-    write: false,
-    format: 'cjs',
-    platform: 'neutral',
-    target: 'es2015',
-    external: ['crypto', 'Storage'],
-    define: {
-      BOARD_HAS_AES: String(smartbeacon.aes),
-      BOARD_HAS_SHA256: String(smartbeacon.sha256),
-    },
-    treeShaking: true,
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  const es2015 = `(function(){${result.outputFiles[0]?.text ?? ''}})();`;
-  return ts.transpileModule(es2015, {
-    compilerOptions: { target: ts.ScriptTarget.ES5, module: ts.ModuleKind.None },
-  }).outputText;
-}
+const readableBundle = (board: BoardId): Promise<string> => bundleFor(board, { minify: false });
 
 /** Insert a counter before every statement, at every loop iteration and at every function entry. */
 function instrument(code: string): string {

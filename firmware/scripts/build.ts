@@ -11,7 +11,12 @@ import { BOARDS, type BoardId, FIRMWARE_DIR, bundlePath, readBoard } from './boa
 import { runEspruinoCli } from './espruino-cli.js';
 import { espruinoSyntaxProblems } from './espruino-syntax.js';
 
-export async function bundleFor(board: BoardId): Promise<string> {
+/** The board's bundle in ES5; `minify: false` keeps it readable (the energy benchmark counts its statements). */
+export async function bundleFor(
+  board: BoardId,
+  options: { minify?: boolean } = {},
+): Promise<string> {
+  const minify = options.minify ?? true;
   const { smartbeacon } = readBoard(board);
   const result = await build({
     entryPoints: [`${FIRMWARE_DIR}src/main.ts`],
@@ -26,9 +31,9 @@ export async function bundleFor(board: BoardId): Promise<string> {
       BOARD_HAS_AES: String(smartbeacon.aes),
       BOARD_HAS_SHA256: String(smartbeacon.sha256),
     },
-    minifySyntax: true,
-    minifyWhitespace: true,
-    minifyIdentifiers: true,
+    minifySyntax: minify,
+    minifyWhitespace: minify,
+    minifyIdentifiers: minify,
     treeShaking: true,
     legalComments: 'none',
     logLevel: 'silent',
