@@ -1,16 +1,12 @@
 import type { Database } from '../../backend-kit/db.js';
 import type { Logger } from '../../backend-kit/logger.js';
-import type { BeaconKeys } from '../../protocol/token/keys.js';
-import { nodeSuite } from '../../protocol/token/keys-node.js';
 import { authenticateToken } from '../../protocol/token/open.js';
 import type { Rules } from './config.js';
 import { type QuarantineState, type ReceivedToken, decide } from './decide.js';
-import { openBeaconKey } from './kek.js';
+import { KeyCache } from './key-cache.js';
 import type { Metrics } from './metrics.js';
 import type { PresenceRequest } from '../../protocol/presence.js';
 import { applyEffects, lockStates, saveStates } from './store.js';
-
-const KEY_CACHE_LIMIT = 100_000;
 
 type QueuedRequest = PresenceRequest & { readonly registered: boolean };
 
@@ -20,7 +16,7 @@ type QueuedRequest = PresenceRequest & { readonly registered: boolean };
  */
 export class PresenceValidator {
   readonly #queue: QueuedRequest[] = [];
-  readonly #keys = new Map<string, { beaconId: string; keys: BeaconKeys }>();
+  readonly #keys: KeyCache;
   #running: Promise<void> | undefined;
 
   constructor(
@@ -33,7 +29,9 @@ export class PresenceValidator {
       log: Logger;
       maxQueue: number;
     },
-  ) {}
+  ) {
+    this.#keys = new KeyCache(deps.kek);
+  }
 
   /**
    * False when the queue is full: the caller sheds load before accepting the request. `registered`
@@ -53,7 +51,7 @@ export class PresenceValidator {
 
   /** Drop cached keys of a quarantine that ended (its keys were deleted). */
   forget(quarantineId: string): void {
-    this.#keys.delete(quarantineId);
+    this.#keys.forget(quarantineId);
   }
 
   /** Process everything queued so far; concurrent calls share one run. A failed batch goes back to the front. */
@@ -103,7 +101,7 @@ export class PresenceValidator {
         metrics.tokens.inc({ result: 'unknown_key' }, request.tokens.length);
         continue;
       }
-      const keys = this.#keysFor(q.id, q.beacon_id, q.sk_beacon_sealed);
+      const keys = this.#keys.keysFor(q.id, q.beacon_id, q.sk_beacon_sealed);
       const list = tokensOf.get(q.id) ?? [];
       tokensOf.set(q.id, list);
       for (const token of request.tokens) {
@@ -141,19 +139,5 @@ export class PresenceValidator {
       }
       await saveStates(tx, decided, now);
     });
-  }
-
-  #keysFor(id: string, beaconId: string, sealed: Uint8Array): BeaconKeys {
-    const cached = this.#keys.get(id);
-    if (cached) return cached.keys;
-    const sk = openBeaconKey(this.deps.kek, beaconId, sealed);
-    const keys = nodeSuite.importKeys(sk);
-    sk.fill(0);
-    if (this.#keys.size >= KEY_CACHE_LIMIT) {
-      const oldest = this.#keys.keys().next().value;
-      if (oldest !== undefined) this.#keys.delete(oldest);
-    }
-    this.#keys.set(id, { beaconId, keys });
-    return keys;
   }
 }
