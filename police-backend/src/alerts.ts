@@ -160,7 +160,8 @@ export async function getAlert(db: Queryable, id: string): Promise<Alert | undef
   return rows[0] ? toAlert(rows[0]) : undefined;
 }
 
-const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+// Detail times are read only when they are whole ms a bigint column holds; anything else stays in the detail.
+const num = (v: unknown): number | null => (Number.isSafeInteger(v) ? (v as number) : null);
 
 /** What an update does to the alert it relates to (the related alert keeps its review state). */
 async function applyUpdate(tx: Queryable, m: AlertMessage, now: number): Promise<boolean> {
