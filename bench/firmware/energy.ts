@@ -126,11 +126,31 @@ export const ASSUMED = {
 
 export const HOURS_PER_MONTH = 8766 / 12;
 
-export interface Schedule {
+/** Part of a token period spent advertising at one interval (Espruino restarts at each change). */
+export interface Phase {
+  readonly seconds: number;
   readonly intervalMs: number;
+}
+
+export interface Schedule {
+  /** One token period, phase after phase (their seconds add up to cadenceS). */
+  readonly phases: readonly Phase[];
   readonly txPowerDbm: number;
   readonly connectable: boolean;
   readonly cadenceS: number;
+}
+
+/** Continuous advertising at one interval. */
+export const continuous = (intervalMs: number, rest: Omit<Schedule, 'phases'>): Schedule => ({
+  ...rest,
+  phases: [{ seconds: rest.cadenceS, intervalMs }],
+});
+
+/** Advertising events per token period (each adds the BLE advertising delay to its interval). */
+export function eventsPerToken(s: Schedule): number {
+  let events = 0;
+  for (const p of s.phases) events += (p.seconds * 1000) / (p.intervalMs + ASSUMED.advDelay.value);
+  return events;
 }
 
 export interface EnergyBreakdown {
@@ -195,7 +215,7 @@ export function energy(
   statementUs = ASSUMED.statementTime.value,
   connectableUc = connectableCharge(),
 ): EnergyBreakdown {
-  const eventsPerSecond = 1000 / (s.intervalMs + ASSUMED.advDelay.value);
+  const eventsPerSecond = eventsPerToken(s) / s.cadenceS;
   const q = eventCharge(s.txPowerDbm);
   const rotation = (ASSUMED.rotationIrq.value * FACTS.javascript.value) / 1000;
   const perToken = tokenCharge(work.perToken, statementUs);

@@ -184,11 +184,18 @@ function medianOf(values: number[]): number {
   return s[Math.floor(s.length / 2)] as number;
 }
 
-/** Provision an instrumented beacon, run `tokens` minutes of tokens, and count the work. */
+/** Lock keeps the console here, so the counters stay readable; the lock itself is otherwise real. */
+const KEEP_CONSOLE = `E.setConsole=function(){${COUNTER}.builtins++;};`;
+
+/**
+ * Provision an instrumented beacon (and lock it: the schedule it runs for months), run `tokens`
+ * token periods, and count the work, the schedule's own timers included.
+ */
 export async function measureTokenWork(
   board: BoardId,
   tokens: number,
   counterBlock: number,
+  air: { readonly lock: boolean; readonly burst: number } = { lock: false, burst: 0 },
 ): Promise<TokenWork> {
   const code = instrument(await readableBundle(board));
   const { smartbeacon } = readBoard(board);
@@ -199,7 +206,7 @@ export async function measureTokenWork(
     battery: board === 'PUCKJS' ? 87 : null,
   });
   // The prelude and the code go to flash as firmware:flash leaves them, then the board boots.
-  device.install(PRELUDE, '.boot1');
+  device.install(air.lock ? PRELUDE + KEEP_CONSOLE : PRELUDE, '.boot1');
   device.install(code);
   const request = {
     id: 'SB-BENCH',
@@ -208,10 +215,17 @@ export async function measureTokenWork(
     tx: 0,
     cadence: 60,
     interval: 375,
+    burst: air.burst,
   };
   const answer = device.console(`SB.provision(${JSON.stringify(request)})`, 'serial') ?? [];
   if (!answer.some((l) => l.startsWith('SB:{"ok":true')))
     throw new Error(`provisioning failed: ${answer.join(' ')} ${device.errors.join('; ')}`);
+  if (air.lock) {
+    const locked = device.console('SB.lock()', 'serial') ?? [];
+    if (!locked.some((l) => l.startsWith('SB:{"ok":true')))
+      throw new Error(`lock failed: ${locked.join(' ')}`);
+    clock.advance(1000);
+  }
   const provision = snapshot(device);
   const per: WorkCount[] = [];
   let previous = provision;

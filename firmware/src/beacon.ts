@@ -1,4 +1,3 @@
-import { advertisingPacket, encodeFramePayloads } from '../../protocol/frames/encode.js';
 import { GATT_SERVICE_UUID, GATT_TOKEN_CHAR_UUID } from '../../protocol/frames/layout.js';
 import { fromHex, toHex } from './bytes.js';
 import {
@@ -13,7 +12,9 @@ import {
   validateProvision,
 } from './config.js';
 import { type Counter, openCounter, takeCounter } from './counter.js';
+import { advertisingPackets } from './frames.js';
 import { hash } from './hmac.js';
+import { type Air, onAir, watchButton } from './schedule.js';
 import { type TokenKeys, deriveTokenKeys, hardwareIv, makeToken } from './token.js';
 
 interface Running {
@@ -21,6 +22,7 @@ interface Running {
   keys: TokenKeys;
   counter: Counter;
   timer: number;
+  air: Air;
 }
 
 let running: Running | undefined;
@@ -66,16 +68,8 @@ function emitToken(r: Running): Uint8Array {
     flags,
   );
   rebootedSinceLastToken = false;
-  const payloads = encodeFramePayloads(token, hash(token).subarray(0, 4));
-  const packets: Uint8Array[] = [];
-  for (let i = 0; i < payloads.length; i++)
-    packets.push(advertisingPacket(payloads[i] as Uint8Array));
-  NRF.setAdvertising(packets, {
-    interval: r.config.interval,
-    connectable: true,
-    scannable: false,
-    whenConnected: true,
-  });
+  r.air.packets = advertisingPackets(token, hash(token).subarray(0, 4));
+  onAir(r.air, true);
   const update: Record<string, Record<string, { value: Uint8Array }>> = {};
   update[GATT_SERVICE_UUID] = {};
   (update[GATT_SERVICE_UUID] as Record<string, { value: Uint8Array }>)[GATT_TOKEN_CHAR_UUID] = {
@@ -92,15 +86,25 @@ function tick(): void {
 }
 
 function start(config: BeaconConfig): Running {
+  const locked = isLocked();
   NRF.setTxPower(config.tx);
-  NRF.setServices(gattServices(new Uint8Array(64)), { uart: !isLocked() });
+  NRF.setServices(gattServices(new Uint8Array(64)), { uart: !locked });
   E.enableWatchdog(Math.max(20, config.cadence * 2 + 10), false);
   const r: Running = {
     config: config,
     keys: deriveTokenKeys(fromHex(config.key, 32) as Uint8Array),
     counter: openCounter(),
     timer: setInterval(tick, config.cadence * 1000),
+    air: {
+      packets: [],
+      open: !locked,
+      interval: config.interval,
+      // A configuration stored without it keeps advertising continuously, as it was provisioned.
+      burst: typeof config.burst === 'number' ? config.burst : 0,
+      timer: undefined,
+    },
   };
+  if (locked) watchButton(r.air);
   running = r;
   return r;
 }
@@ -124,10 +128,14 @@ function lock(): void {
   if (!running) return fail('NOT_PROVISIONED');
   require('Storage').write(LOCK_FILE, LOCK_CODE);
   answer({ ok: true, locked: true });
-  // Let the answer leave before the console goes away.
+  const air = running.air;
+  // Let the answer leave before the console goes away; from then on the officer cannot connect.
   setTimeout(function () {
     NRF.setServices(gattServices(new Uint8Array(64)), { uart: false });
     E.setConsole(null, { force: true });
+    air.open = false;
+    watchButton(air);
+    onAir(air, true);
   }, 200);
 }
 

@@ -13,8 +13,10 @@ export interface BeaconConfig {
   readonly tx: number;
   /** Seconds between tokens. */
   readonly cadence: number;
-  /** Advertising interval, ms. */
+  /** Advertising interval while connectable (before lock, maintenance), ms. */
   readonly interval: number;
+  /** After lock: s of each token period advertised in a burst (src/schedule.ts); 0 = continuously. */
+  readonly burst: number;
 }
 
 export type ProvisionError =
@@ -27,9 +29,12 @@ export type ProvisionError =
   | 'BAD_TIME'
   | 'BAD_TX_POWER'
   | 'BAD_CADENCE'
-  | 'BAD_INTERVAL';
+  | 'BAD_INTERVAL'
+  | 'BAD_BURST';
 
 const TX_POWERS = [-40, -20, -16, -12, -8, -4, 0, 4];
+/** s: the shortest burst every required Android scan mode hears reliably (bench:firmware). */
+export const DEFAULT_BURST = 14;
 /** 2020-09-13: a clock below this was never set. */
 export const MIN_VALID_TIME = 1600000000;
 
@@ -54,6 +59,8 @@ export function validateProvision(
   // 375 ms: a 2 s rotation (500 ms) aliases with Android's 4,096 ms balanced scan period (docs/protocol.md §5).
   const interval = r.interval === undefined ? 375 : r.interval;
   if (!isInteger(interval, 20, 10240)) return { error: 'BAD_INTERVAL' };
+  const burst = r.burst === undefined ? Math.min(DEFAULT_BURST, cadence) : r.burst;
+  if (!isInteger(burst, 0, cadence)) return { error: 'BAD_BURST' };
   return {
     config: {
       id: r.id,
@@ -61,6 +68,7 @@ export function validateProvision(
       tx: tx,
       cadence: cadence,
       interval: interval,
+      burst: burst,
     },
     time: r.time,
   };

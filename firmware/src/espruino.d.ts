@@ -65,6 +65,17 @@ declare function print(...args: unknown[]): void;
 declare function setInterval(fn: () => void, ms: number): number;
 declare function clearInterval(id: number): void;
 declare function setTimeout(fn: () => void, ms: number): number;
+declare function clearTimeout(id: number): void;
+/** A pin, such as BTN (the Puck.js button). */
+interface EspruinoPin {
+  readonly __pin: never;
+}
+declare const BTN: EspruinoPin;
+declare function setWatch(
+  fn: () => void,
+  pin: EspruinoPin,
+  options: { repeat: boolean; edge: 'rising' | 'falling' | 'both'; debounce: number },
+): number;
 declare function require(name: 'crypto'): EspruinoCrypto;
 declare function require(name: 'Storage'): EspruinoStorage;
 /** Replaced at build time per board: true where require("crypto").AES exists. */

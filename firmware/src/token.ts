@@ -32,7 +32,7 @@ export function makeToken(
   writeUint32BE(block, 5, counter);
   block[9] = battery;
   block[10] = flags;
-  for (let i = 11; i < 16; i++) block[i] = 5;
+  block.fill(5, 11);
   const token = new Uint8Array(64);
   token.set(iv, 0);
   token.set(keys.encrypt(iv, block), 16);
