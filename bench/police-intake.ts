@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { TLS_DEFAULTS } from '../backend-kit/tls.js';
 import { machine, median } from './measure.js';
+import { type Figure, atLeast, writeReport } from './report.js';
 import { registerBeacons, signInCookie, startBenchPolice } from './police/backend.js';
 import type { LoadConfig } from './police/intake-load.js';
 
@@ -199,26 +200,41 @@ console.log(
 );
 console.log(`stored by kind: ${rows.map((r) => `${r.kind} ${r.n}`).join(', ')}`);
 
-mkdirSync('bench-results', { recursive: true });
-writeFileSync(
-  'bench-results/police-intake.json',
-  JSON.stringify(
-    {
-      date,
-      machine: machine(),
-      seconds: SECONDS,
-      rounds: ROUNDS,
-      beacons: BEACONS,
-      database: police.db.kind,
-      target: TARGET,
-      summaries,
-      stored: rows,
-      raw: CASES.map((c) => ({ case: label(c), rounds: results.get(c) })),
-    },
-    null,
-    2,
-  ) + '\n',
-);
+const bareMain = summaries.find((s) => s.server !== 'police' && !s.fresh && !s.live);
+const withLive = summaries.find((s) => s.server === 'police' && !s.fresh && s.live);
+const figures: Figure[] = [];
+if (main)
+  figures.push({
+    measure: `alert intake, keep-alive mTLS (${police.db.kind})`,
+    value: Math.round(main.rps),
+    unit: 'alerts/s',
+    ...(bareMain
+      ? {
+          baseline: {
+            label: 'bare node:https, same mTLS',
+            value: Math.round(bareMain.rps),
+            unit: 'req/s',
+          },
+        }
+      : {}),
+    target: atLeast(main.rps, TARGET, 'alerts/s'),
+  });
+if (withLive && main)
+  figures.push({
+    measure: 'alert intake with a dashboard live feed open',
+    value: Math.round(withLive.rps),
+    unit: 'alerts/s',
+    baseline: { label: 'without the feed', value: Math.round(main.rps), unit: 'alerts/s' },
+  });
+writeReport('police-intake', figures, {
+  seconds: SECONDS,
+  rounds: ROUNDS,
+  beacons: BEACONS,
+  database: police.db.kind,
+  summaries,
+  stored: rows,
+  raw: CASES.map((c) => ({ case: label(c), rounds: results.get(c) })),
+});
 bare.close();
 bare.closeAllConnections();
 await police.close();

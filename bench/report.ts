@@ -3,6 +3,12 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { machine } from './measure.js';
 
+/** The issue's target, as text, and whether this run met it. */
+export interface Target {
+  text: string;
+  met: boolean;
+}
+
 /** One headline figure of a benchmark, always next to the baseline measured in the same run. */
 export interface Figure {
   /** What was measured, e.g. "police intake (PostgreSQL)". */
@@ -11,8 +17,7 @@ export interface Figure {
   unit: string;
   /** The same-run reference this figure should be read against. */
   baseline?: { label: string; value: number; unit: string };
-  /** The issue's target, as text, and whether this run met it. */
-  target?: { text: string; met: boolean };
+  target?: Target;
 }
 
 export interface Report {
@@ -44,13 +49,13 @@ export function writeReport(bench: string, figures: Figure[], details: unknown):
 }
 
 /** `value` against a lower bound: "≥ 1,000 alerts/s". */
-export const atLeast = (value: number, bound: number, unit: string): Figure['target'] => ({
+export const atLeast = (value: number, bound: number, unit: string): Target => ({
   text: `≥ ${bound.toLocaleString('en-US')} ${unit}`,
   met: value >= bound,
 });
 
 /** `value` against an upper bound: "< 10 ms". */
-export const below = (value: number, bound: number, unit: string): Figure['target'] => ({
+export const below = (value: number, bound: number, unit: string): Target => ({
   text: `< ${bound.toLocaleString('en-US')} ${unit}`,
   met: value < bound,
 });

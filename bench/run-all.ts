@@ -25,7 +25,8 @@ interface Bench {
 
 /** In the order a reader meets them in docs/BENCHMARKS.md. */
 const BENCHES: Bench[] = [
-  { name: 'token', script: 'token.js' },
+  { name: 'token', script: 'token.js', nodeArgs: ['--expose-gc'] },
+  { name: 'presence-answer', script: 'presence-answer.js' },
   { name: 'ingest', script: 'ingest.js' },
   { name: 'scale-out', script: 'scale-out.js', needsPostgres: true },
   { name: 'db-writes', script: 'db-writes.js' },
