@@ -1,212 +1,248 @@
 /**
- * `npm run bench:ingest`: presence requests/s and tokens/s through the real app backend (HTTPS,
- * lean presence path, validation queue, database), next to a bare Node HTTPS server that reads
- * the same bodies and sends the same fixed answer, measured in the same run, rounds alternating.
- * Mix: 90 % dummy requests (random keys, no tokens), 10 % real ones (5 tokens each).
+ * `npm run bench:ingest`: presence ingest through the real app backend (HTTPS, lean presence
+ * path, validation queue, database) against a bare Node HTTPS server that reads the same bodies
+ * and sends the same fixed answer — each server a process of its own, the load generator a third,
+ * rounds alternating, medians. Mix: 90 % dummies (a key never seen before, no tokens), 10 % real
+ * (a registered person's next 5 tokens). BENCH_QUARANTINES registered in all (default 1,000,000
+ * on PostgreSQL, 100,000 on PGlite): BENCH_REAL with real keys, the rest seeded as rows.
+ *
+ * 1. Maximum throughput: bare (mix), app (mix), app (dummies only) — req/s and req per server
+ *    CPU-second; the dummy-only rounds separate a dummy's cost from a real request's.
+ * 2. Latency at 70 % of the app's maximum (autocannon's overallRate), the bare server at the same
+ *    rate as its baseline; dummy and real answers' latencies apart, as an observer would see them.
+ *
+ * BENCH_PROFILE=<dir> runs the app under `--cpu-prof` (the profile lands in <dir>);
+ * BENCH_PHASES=profile runs only the app with the mix, for such a profile.
  */
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { openDatabase } from '../backend-kit/db.js';
-import { createLogger } from '../backend-kit/logger.js';
-import { hexToBytes } from '../protocol/bytes.js';
-import { loopbackConfig } from '../app-backend/src/config.js';
-import {
-  PRESENCE_BODY_LENGTH,
-  PRESENCE_RESPONSE,
-  encodePresenceBody,
-} from '../protocol/presence.js';
-import { registerQuarantine } from '../app-backend/src/quarantines.js';
-import { startAppBackend } from '../app-backend/src/service.js';
-import { makeToken } from '../protocol/token/make.js';
-import { nodeSuite } from '../protocol/token/keys-node.js';
-import { createDeploymentPki } from '../deploy/pki/pki.js';
+import { type Round, IngestRun, printRound } from './ingest-run.js';
+import type { ServerProcess } from './ingest-procs.js';
+import type { LoadResult } from './load.js';
 import { machine, median } from './measure.js';
+import { type Figure, atLeast, below, writeReport } from './report.js';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const QUARANTINES = 1000;
-const BODIES = 2000;
+/** report.ts's helpers type their result as optional; here they always give one. */
+type Target = NonNullable<Figure['target']>;
 
-const pki = await createDeploymentPki({ environment: 'bench' });
-// A throw-away schema on PostgreSQL, so runs never meet each other's rows.
-const schema = `bench_${randomBytes(6).toString('hex')}`;
-const db = await openDatabase({
-  url: process.env.DATABASE_URL,
-  dataDir: 'memory://',
-  ...(process.env.DATABASE_URL ? { schema } : {}),
+const env = process.env;
+const DATABASE_URL = env['DATABASE_URL'];
+const SECONDS = Number(env['BENCH_SECONDS'] ?? 8);
+const ROUNDS = Number(env['BENCH_ROUNDS'] ?? 3);
+const CONNECTIONS = Number(env['BENCH_CONNECTIONS'] ?? 50);
+const QUARANTINES = Number(env['BENCH_QUARANTINES'] ?? (DATABASE_URL ? 1_000_000 : 100_000));
+const REAL = Number(env['BENCH_REAL'] ?? 5000);
+const PHASES = new Set((env['BENCH_PHASES'] ?? 'max,rate').split(','));
+const PROFILE = env['BENCH_PROFILE'];
+const LOAD_SHARE = 0.7;
+
+const run = await IngestRun.open({
+  databaseUrl: DATABASE_URL,
+  quarantines: QUARANTINES,
+  real: REAL,
+  connections: CONNECTIONS,
 });
-const kek = randomBytes(32);
-const backend = await startAppBackend(
-  loopbackConfig({
-    tls: { cert: pki.appBackend.cert, key: pki.appBackend.key, ca: pki.ca.cert },
-    kek,
-    healthAuthority: {
-      publicKey: '',
-      issuer: 'health-authority',
-      audience: 'smartbeacon-app-backend',
-    },
-    police: { url: 'https://127.0.0.1:9', identity: 'police-backend' },
-    deliveryIntervalMs: 600_000,
-    presencePer10Min: 1_000_000_000,
-    logLevel: 'warn',
-  }),
+const bare = await run.startBare();
+const app = await run.startApp(PROFILE);
+const { database } = run;
 
-  { db, log: createLogger({ name: 'app-backend', level: 'warn' }) },
+const rounds: Round[] = [];
+async function measure(
+  label: 'bare' | 'app',
+  server: ServerProcess,
+  kind: 'mix' | 'dummy',
+  rate?: number,
+): Promise<void> {
+  const r = await run.round(label, [server], kind, SECONDS, rate);
+  printRound(r);
+  rounds.push(r);
+}
+
+console.log(
+  `presence ingest — ${machine()} — ${database}, ${QUARANTINES.toLocaleString('en-US')} quarantines (${REAL.toLocaleString('en-US')} with real keys), set up in ${run.setupSeconds.toFixed(0)} s`,
 );
+// Warm-up (JIT, TLS sessions, caches), not counted.
+await run.round('bare', [bare], 'mix', 3);
+await run.round('app', [app], 'mix', 3);
+// What the app burns with no requests at all (its validation, status and watchdog loops over
+// QUARANTINES rows): at low request rates this, not the requests, dominates its CPU.
+const IDLE_SECONDS = 5;
+const idleBefore = await app.usage();
+await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+const idleCores = ((await app.usage()).cpuSeconds - idleBefore.cpuSeconds) / IDLE_SECONDS;
+console.log(`app idle: ${idleCores.toFixed(3)} cores`);
 
-// A realistic mix: registered quarantines with fresh tokens, and dummies with random keys.
-const now = Date.now();
-const people = await db.transaction(async (tx) => {
-  const out: { skTPast: Uint8Array; keys: ReturnType<typeof nodeSuite.importKeys> }[] = [];
-  for (let i = 0; i < QUARANTINES; i++) {
-    const sk = randomBytes(32).toString('hex');
-    const skTPast = randomBytes(32).toString('hex');
-    await registerQuarantine(
-      tx,
-      kek,
-      { skTPast, tPast: 20_000, beaconId: `B-${i}`, skBeacon: sk },
-      360,
-      now,
-    );
-    out.push({ skTPast: hexToBytes(skTPast), keys: nodeSuite.importKeys(hexToBytes(sk)) });
+const pick = (server: 'bare' | 'app', kind: 'mix' | 'dummy', rated: boolean) =>
+  rounds.filter((r) => r.label === server && r.kind === kind && (r.rate !== null) === rated);
+const med = (rs: Round[], f: (r: Round) => number) => (rs.length ? median(rs.map(f)) : NaN);
+
+if (PHASES.has('max')) {
+  console.log(`\nmaximum throughput, ${ROUNDS} rounds × ${SECONDS} s, ${CONNECTIONS} connections:`);
+  for (let r = 0; r < ROUNDS; r++) {
+    await measure('bare', bare, 'mix');
+    await measure('app', app, 'mix');
+    await measure('app', app, 'dummy');
   }
-  return out;
-});
-const bodies: Buffer[] = [];
-let counter = 0;
-for (let i = 0; i < BODIES; i++) {
-  if (i % 10 === 0) {
-    const p = people[(i / 10) % people.length]!;
-    const tokens = Array.from({ length: 5 }, (_, k) =>
-      makeToken(p.keys, {
-        unixSeconds: Math.floor(now / 1000) - 60 * (5 - k),
-        counter: counter++,
-        batteryPercent: 80,
-        clockNotSet: false,
-        rebooted: false,
-      }),
-    );
-    bodies.push(encodePresenceBody(p.skTPast, tokens));
-  } else bodies.push(encodePresenceBody(randomBytes(32), []));
 }
-const dir = `${tmpdir()}/smartbeacon-bench`;
-mkdirSync(dir, { recursive: true });
-writeFileSync(`${dir}/bodies.bin`, Buffer.concat(bodies));
-
-// The baseline: the same TLS, the same body read, the same answer, nothing else.
-const bare = createServer({ cert: pki.appBackend.cert, key: pki.appBackend.key }, (req, res) => {
-  const body = Buffer.allocUnsafe(PRESENCE_BODY_LENGTH);
-  let at = 0;
-  req.on('data', (c: Buffer) => {
-    c.copy(body, at);
-    at += c.length;
-  });
-  req.on('end', () => {
-    res.writeHead(202, {
-      'content-type': 'application/octet-stream',
-      'content-length': PRESENCE_RESPONSE.length,
-      'cache-control': 'no-store',
-    });
-    res.end(PRESENCE_RESPONSE);
-  });
-});
-await new Promise<void>((r) => bare.listen(0, '127.0.0.1', () => r()));
-const barePort = (bare.address() as AddressInfo).port;
-
-const loadScript = fileURLToPath(new URL('./load.js', import.meta.url));
-interface Load {
-  requests: number;
-  non2xx: number;
-  errors: number;
-  p50: number;
-  p99: number;
-  rps: number;
+if (PHASES.has('profile')) {
+  console.log(`\napp only (for a profile), ${ROUNDS} rounds × ${SECONDS} s:`);
+  for (let r = 0; r < ROUNDS; r++) await measure('app', app, 'mix');
 }
-
-async function round(
-  port: number,
-): Promise<Load & { reqPerCpuSecond: number; tokensPerSecond: number }> {
-  const tokensBefore = await tokenCount();
-  const cpu = process.cpuUsage();
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [loadScript, String(port), `${dir}/bodies.bin`, String(SECONDS), String(CONNECTIONS)],
-    { maxBuffer: 1 << 20 },
-  );
-  const used = process.cpuUsage(cpu);
-  await backend.flush();
-  const load = JSON.parse(stdout) as Load;
-  return {
-    ...load,
-    reqPerCpuSecond: load.requests / ((used.user + used.system) / 1e6),
-    tokensPerSecond: ((await tokenCount()) - tokensBefore) / SECONDS,
-  };
-}
-
-async function tokenCount(): Promise<number> {
-  const metric = await backend.metrics.tokens.get();
-  return metric.values.reduce((sum, v) => sum + v.value, 0);
-}
-
-const results: Record<'bare' | 'app', Awaited<ReturnType<typeof round>>[]> = { bare: [], app: [] };
-for (let r = 0; r < ROUNDS; r++) {
-  results.bare.push(await round(barePort));
-  results.app.push(await round(backend.publicPort));
-}
-const summary = (k: 'bare' | 'app') => ({
-  rps: median(results[k].map((x) => x.rps)),
-  reqPerCpuSecond: median(results[k].map((x) => x.reqPerCpuSecond)),
-  p99: median(results[k].map((x) => x.p99)),
-  tokensPerSecond: median(results[k].map((x) => x.tokensPerSecond)),
-  errors: results[k].reduce((s, x) => s + x.errors + x.non2xx, 0),
-});
-const bareS = summary('bare');
-const appS = summary('app');
-const date = new Date().toISOString();
-console.log(`presence ingest — ${machine()} — ${date}`);
-console.log(
-  `${ROUNDS} rounds × ${SECONDS} s, ${CONNECTIONS} keep-alive connections, 90 % dummy / 10 % real (5 tokens), ${QUARANTINES} quarantines, ${db.kind}\n`,
-);
-console.log('server                         req/s   req/CPU-s   p99 ms   tokens/s   errors');
-for (const [name, s] of [
-  ['bare node:https', bareS],
-  ['app backend', appS],
-] as const) {
+// Validation alone, off HTTP, in batches the size a national load gives each 100 ms flush of
+// one process (3,300 real requests/s ÷ 10 flushes/s): the real request's cost after its answer.
+const VALIDATION_BATCH = 330;
+const validationUs: number[] = [];
+if (PHASES.has('max') || PHASES.has('validation'))
+  for (let r = 0; r < ROUNDS; r++)
+    validationUs.push((await run.validationCost(app, VALIDATION_BATCH)) * 1e6);
+const validationMedianUs = validationUs.length ? median(validationUs) : NaN;
+if (validationUs.length)
   console.log(
-    `${name.padEnd(24)} ${Math.round(s.rps).toString().padStart(9)} ${Math.round(s.reqPerCpuSecond).toString().padStart(11)} ${s.p99.toString().padStart(8)} ${Math.round(s.tokensPerSecond).toString().padStart(10)} ${s.errors.toString().padStart(8)}`,
+    `\nvalidation alone (no HTTP), batches of ${VALIDATION_BATCH}: ${validationUs.map((v) => v.toFixed(0)).join(', ')} µs CPU per real request`,
   );
+const appMax = med(pick('app', 'mix', false), (r) => r.rps);
+const rate = Math.round(
+  LOAD_SHARE * (Number.isFinite(appMax) ? appMax : Number(env['BENCH_RATE'] ?? 5000)),
+);
+if (PHASES.has('rate')) {
+  console.log(`\nfixed rate ${rate} req/s (${LOAD_SHARE * 100} % of the app's maximum):`);
+  for (let r = 0; r < ROUNDS; r++) {
+    await measure('bare', bare, 'mix', rate);
+    await measure('app', app, 'mix', rate);
+  }
 }
-console.log(
-  `\napp backend / bare: ${((appS.rps / bareS.rps) * 100).toFixed(0)} % of requests/s, ${((appS.reqPerCpuSecond / bareS.reqPerCpuSecond) * 100).toFixed(0)} % of requests per CPU-second`,
-);
-mkdirSync('bench-results', { recursive: true });
-writeFileSync(
-  'bench-results/ingest.json',
-  JSON.stringify(
+
+await app.close();
+await bare.close();
+await run.close();
+
+// Figures: each next to its same-run baseline.
+const bareMax = pick('bare', 'mix', false);
+const appMix = pick('app', 'mix', false);
+const appDummy = pick('app', 'dummy', false);
+const bareRps = med(bareMax, (r) => r.rps);
+const bareCpuRate = med(bareMax, (r) => r.reqPerCpuSecond);
+const appCpuRate = med(appMix, (r) => r.reqPerCpuSecond);
+const dummyCpuRate = med(appDummy, (r) => r.reqPerCpuSecond);
+const µs = (perCpuSecond: number) => 1e6 / perCpuSecond;
+/** CPU per request above the idle burn (µs), median over the rounds. */
+const marginalUs = (rs: Round[]) =>
+  med(rs, (r) => ((r.serverCpu[0] ?? 0) - idleCores * SECONDS) / r.requests) * 1e6;
+const dummyMarginalUs = marginalUs(appDummy);
+const realMarginalUs = 10 * marginalUs(appMix) - 9 * dummyMarginalUs;
+// A mix is 9 dummies and 1 real request: what is left over after the dummies is the real one's.
+const realCostUs = 10 * µs(appCpuRate) - 9 * µs(dummyCpuRate);
+const bareRated = pick('bare', 'mix', true);
+const appRated = pick('app', 'mix', true);
+const appP99 = med(appRated, (r) => r.latency.p99);
+const bareP99 = med(bareRated, (r) => r.latency.p99);
+const gap = (rs: Round[], f: (l: LoadResult['real']) => number) =>
+  med(rs, (r) => f(r.real) - f(r.dummy));
+const appGapUs = gap(appRated, (l) => l.mean) * 1000;
+const bareGapUs = gap(bareRated, (l) => l.mean) * 1000;
+const ratio = appMix.length ? appMax / bareRps : NaN;
+const cpuRatio = appCpuRate / bareCpuRate;
+const percent = (x: number) => Math.round(x * 1000) / 10;
+
+const figures: Figure[] = [];
+if (PHASES.has('max'))
+  figures.push(
     {
-      date,
-      machine: machine(),
-      seconds: SECONDS,
-      rounds: ROUNDS,
-      connections: CONNECTIONS,
-      database: db.kind,
-      bare: bareS,
-      app: appS,
-      raw: results,
+      measure: `presence ingest, app backend (${database}), share of the bare server's requests/s`,
+      value: percent(ratio),
+      unit: '%',
+      baseline: { label: 'bare node:https, same run', value: Math.round(bareRps), unit: 'req/s' },
+      target: atLeast(percent(ratio), 60, '%') as Target,
     },
-    null,
-    2,
-  ) + '\n',
-);
-await backend.close();
-bare.close();
-bare.closeAllConnections();
-if (db.kind === 'postgres') await db.query(`DROP SCHEMA ${schema} CASCADE`);
-await db.close();
+    {
+      measure: `presence ingest, app backend (${database}), requests/s`,
+      value: Math.round(appMax),
+      unit: 'req/s',
+      baseline: { label: 'bare node:https, same run', value: Math.round(bareRps), unit: 'req/s' },
+    },
+    {
+      measure: `presence ingest, app backend (${database}), requests per server CPU-second`,
+      value: Math.round(appCpuRate),
+      unit: 'req/CPU-s',
+      baseline: {
+        label: 'bare node:https, same run',
+        value: Math.round(bareCpuRate),
+        unit: 'req/CPU-s',
+      },
+      target: atLeast(percent(cpuRatio), 60, '% of the bare server') as Target,
+    },
+    {
+      measure: 'CPU per dummy request above the idle burn (app, dummies only)',
+      value: Number(dummyMarginalUs.toFixed(1)),
+      unit: 'µs',
+      baseline: {
+        label: 'bare node:https per request, same run',
+        value: Number(µs(bareCpuRate).toFixed(1)),
+        unit: 'µs',
+      },
+    },
+    {
+      measure: `validation CPU per real request, no HTTP (5 fresh tokens, batches of ${VALIDATION_BATCH})`,
+      value: Number(validationMedianUs.toFixed(1)),
+      unit: 'µs',
+      baseline: {
+        label: 'bare node:https per request, same run',
+        value: Number(µs(bareCpuRate).toFixed(1)),
+        unit: 'µs',
+      },
+    },
+    {
+      measure: 'CPU per real request above the idle burn (5 tokens; the mix minus 9 dummies)',
+      value: Number(realMarginalUs.toFixed(1)),
+      unit: 'µs',
+      baseline: {
+        label: 'bare node:https per request, same run',
+        value: Number(µs(bareCpuRate).toFixed(1)),
+        unit: 'µs',
+      },
+    },
+  );
+if (PHASES.has('rate'))
+  figures.push(
+    {
+      measure: `p99 latency at ${rate} req/s (70 % of the app's maximum), app backend`,
+      value: appP99,
+      unit: 'ms',
+      baseline: { label: 'bare node:https at the same rate', value: bareP99, unit: 'ms' },
+      target: below(appP99, 50, 'ms') as Target,
+    },
+    {
+      measure: 'real − dummy answer latency, mean, at the fixed rate (app)',
+      value: Math.round(appGapUs),
+      unit: 'µs',
+      baseline: {
+        label: 'same difference on the bare server (noise: it treats both alike)',
+        value: Math.round(bareGapUs),
+        unit: 'µs',
+      },
+    },
+  );
+
+console.log(`\n${'figure'.padEnd(86)} ${'value'.padStart(10)}   baseline`);
+for (const f of figures)
+  console.log(
+    `${f.measure.padEnd(86)} ${`${f.value} ${f.unit}`.padStart(10)}   ${f.baseline ? `${f.baseline.value} ${f.baseline.unit} (${f.baseline.label})` : ''}${f.target ? `   target ${f.target.text}: ${f.target.met ? 'met' : 'NOT met'}` : ''}`,
+  );
+
+writeReport('ingest', figures, {
+  database,
+  quarantines: QUARANTINES,
+  realKeys: REAL,
+  seconds: SECONDS,
+  rounds: ROUNDS,
+  connections: CONNECTIONS,
+  rate,
+  setupSeconds: run.setupSeconds,
+  mix: '90 % dummies (fresh key each, no tokens), 10 % real (5 fresh tokens)',
+  idleCores,
+  dummyCostUs: µs(dummyCpuRate),
+  realCostUs,
+  dummyMarginalUs,
+  realMarginalUs,
+  validationBatch: VALIDATION_BATCH,
+  validationUs,
+  raw: rounds,
+});

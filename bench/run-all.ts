@@ -25,10 +25,14 @@ interface Bench {
 
 /** In the order a reader meets them in docs/BENCHMARKS.md. */
 const BENCHES: Bench[] = [
-  { name: 'token', script: 'token.js' },
+  { name: 'token', script: 'token.js', nodeArgs: ['--expose-gc'] },
+  { name: 'presence-answer', script: 'presence-answer.js' },
   { name: 'ingest', script: 'ingest.js' },
+  { name: 'scale-out', script: 'scale-out.js', needsPostgres: true },
   { name: 'db-writes', script: 'db-writes.js' },
   { name: 'watchdog', script: 'watchdog.js', nodeArgs: ['--expose-gc'] },
+  { name: 'memory', script: 'memory.js', nodeArgs: ['--expose-gc'] },
+  { name: 'alert-latency', script: 'alert-latency.js' },
   { name: 'police-intake', script: 'police-intake.js' },
   { name: 'dashboard-render', script: 'dashboard-render.js' },
   { name: 'firmware', script: 'firmware.js' },

@@ -1,64 +1,190 @@
 import type { Database } from '../../backend-kit/db.js';
 import type { Logger } from '../../backend-kit/logger.js';
-import { type MtlsPeer, backoffMs, mtlsPost } from '../../backend-kit/mtls-client.js';
+import { type MtlsPeer, MtlsClient, backoffMs } from '../../backend-kit/mtls-client.js';
 import type { Metrics } from './metrics.js';
 
 export type DeliveryTarget = MtlsPeer;
 
-const LEASE_MS = 30_000;
-const BATCH = 50;
+export interface DeliveryOptions {
+  /** Outbox rows claimed by one statement. */
+  readonly batch?: number;
+  /** Posts in flight at once (and keep-alive connections to the police backend). */
+  readonly concurrency?: number;
+  /** How long a claim holds its rows; past it, another run (or replica) delivers them again. */
+  readonly leaseMs?: number;
+  /** The backoff's jitter (tests fix it). */
+  readonly random?: () => number;
+}
+
+export const DELIVERY_DEFAULTS = { batch: 256, concurrency: 32, leaseMs: 30_000 } as const;
+
+/** How often the pending gauge is counted; in between it follows this replica's deliveries. */
+const PENDING_COUNT_MS = 15_000;
+
+export interface DeliveryRun {
+  readonly claimed: number;
+  readonly delivered: number;
+  readonly failed: number;
+}
+
+interface Claimed {
+  id: string;
+  seq: number;
+  payload: string;
+  attempts: number;
+}
 
 /**
- * Deliver due outbox rows. Rows are leased (not locked) while a request is in flight, so a crash
- * mid-delivery only means a redelivery after the lease; the police backend drops duplicates by
- * idempotency key. Several instances share the work through SKIP LOCKED.
+ * Claim due outbox rows in outbox order: the first `batch` due and not leased (skipping rows
+ * another replica is claiming), less any with an earlier undelivered message of the same beacon
+ * (in flight, backing off or due), so one quarantine's messages reach the police in order, also
+ * across replicas: an update never overtakes the alert it refers to, which the police would
+ * otherwise drop. Rows are leased, not locked, while posted: a crash only means a redelivery
+ * after the lease, and the police backend drops duplicates by alert ID. The check reads only the
+ * undelivered rows ahead of the batch (the partial index on seq), not the whole outbox.
  */
-export async function deliverDue(
-  db: Database,
-  target: DeliveryTarget,
-  now: () => number,
-  metrics: Metrics,
-  log: Logger,
-): Promise<number> {
-  const claimedAt = now();
-  const { rows } = await db.query<{ id: string; seq: number; payload: unknown; attempts: number }>(
-    `UPDATE outbox SET lease_until = $1 WHERE id IN (
-       SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
-        ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
-     RETURNING id, seq, payload, attempts`,
-    [claimedAt + LEASE_MS, claimedAt, BATCH],
-  );
-  let delivered = 0;
-  for (const row of rows.sort((a, b) => a.seq - b.seq)) {
-    const payload = typeof row.payload === 'string' ? row.payload : JSON.stringify(row.payload);
-    let error: string | undefined;
+const CLAIM = `WITH c AS MATERIALIZED (
+    SELECT id, seq, payload->>'beaconId' AS beacon FROM outbox
+     WHERE delivered_at IS NULL AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+     ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
+  UPDATE outbox o SET lease_until = $1 FROM c
+   WHERE o.id = c.id AND NOT EXISTS (
+     SELECT 1 FROM outbox p
+      WHERE p.delivered_at IS NULL AND p.seq < c.seq AND p.seq < (SELECT max(seq) FROM c)
+        AND p.payload->>'beaconId' = c.beacon)
+  RETURNING o.id, o.seq, o.payload::text AS payload, o.attempts`;
+
+/**
+ * Every result of a batch in one statement. A failure counts only while the claim is still ours
+ * (the lease is its token); a success always does, it happened.
+ */
+const MARK = `UPDATE outbox o SET
+    delivered_at = CASE WHEN u.ok THEN $2::bigint ELSE NULL END,
+    attempts = o.attempts + 1,
+    lease_until = NULL,
+    next_attempt_at = CASE WHEN u.ok THEN o.next_attempt_at ELSE u.next_at END,
+    last_error = CASE WHEN u.ok THEN o.last_error ELSE u.error END
+  FROM unnest($1::uuid[], $3::boolean[], $4::bigint[], $5::text[]) AS u (id, ok, next_at, error)
+  WHERE o.id = u.id AND o.delivered_at IS NULL AND (u.ok OR o.lease_until = $6::bigint)`;
+
+/** Delivers the alert outbox to the police backend: batches claimed, posted concurrently over keep-alive mTLS. */
+export class AlertDelivery {
+  readonly #client: MtlsClient;
+  readonly #batch: number;
+  readonly #concurrency: number;
+  readonly #leaseMs: number;
+  readonly #random: () => number;
+  #pending = 0;
+  #countedAt = -Infinity;
+  #closed = false;
+
+  constructor(
+    private readonly db: Database,
+    target: DeliveryTarget,
+    private readonly now: () => number,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    options: DeliveryOptions = {},
+  ) {
+    this.#batch = options.batch ?? DELIVERY_DEFAULTS.batch;
+    this.#concurrency = options.concurrency ?? DELIVERY_DEFAULTS.concurrency;
+    this.#leaseMs = options.leaseMs ?? DELIVERY_DEFAULTS.leaseMs;
+    this.#random = options.random ?? Math.random;
+    this.#client = new MtlsClient(target, { maxSockets: this.#concurrency });
+  }
+
+  /** Batches until one delivers nothing; returns how many were delivered. */
+  async drain(): Promise<number> {
+    let delivered = 0;
+    for (;;) {
+      const run = await this.run();
+      delivered += run.delivered;
+      // Nothing delivered: all failed (backing off) or nothing was due; the timer comes back.
+      if (run.delivered === 0 || this.#closed) break;
+    }
+    await this.#updatePending(delivered);
+    return delivered;
+  }
+
+  /** One batch: claim, post (each over a kept-alive connection), write the results back. */
+  async run(): Promise<DeliveryRun> {
+    if (this.#closed) return { claimed: 0, delivered: 0, failed: 0 };
+    const claimedAt = this.now();
+    const lease = claimedAt + this.#leaseMs;
+    const { rows } = await this.db.query<Claimed>(CLAIM, [lease, claimedAt, this.#batch]);
+    if (!rows.length) return { claimed: 0, delivered: 0, failed: 0 };
+    // Oldest first: the police hear of alerts in the order they were decided.
+    rows.sort((a, b) => a.seq - b.seq);
+    const errors = new Array<string | null>(rows.length).fill(null);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < rows.length; i = next++) errors[i] = await this.#post(rows[i]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, rows.length) }, worker));
+
+    const at = this.now();
+    const failed = errors.filter((e) => e !== null).length;
+    // In ID order, so two replicas marking the same rows (a lease that ran out) lock them alike.
+    const order = rows.map((_, i) => i).sort((i, j) => (rows[i]!.id < rows[j]!.id ? -1 : 1));
+    await this.db.query(MARK, [
+      order.map((i) => rows[i]!.id),
+      at,
+      order.map((i) => errors[i] === null),
+      order.map((i) =>
+        errors[i] === null ? null : at + backoffMs(rows[i]!.attempts + 1, this.#random),
+      ),
+      order.map((i) => errors[i]),
+      lease,
+    ]);
+    if (rows.length - failed)
+      this.metrics.deliveries.inc({ result: 'delivered' }, rows.length - failed);
+    if (failed) {
+      this.metrics.deliveries.inc({ result: 'failed' }, failed);
+      const first = errors.find((e) => e !== null);
+      // One line per batch: a police backend that is down must not flood the log.
+      this.log.warn(
+        {
+          failed,
+          of: rows.length,
+          error: first,
+          attempts: Math.max(...rows.map((r) => r.attempts + 1)),
+        },
+        'alert delivery failed; will retry',
+      );
+    }
+    return { claimed: rows.length, delivered: rows.length - failed, failed };
+  }
+
+  /** Close the connections to the police backend. */
+  close(): void {
+    this.#closed = true;
+    this.#client.close();
+  }
+
+  /** Post one message; null when the police backend stored it (or had it already), else why not. */
+  async #post(row: Claimed): Promise<string | null> {
     try {
-      const { status } = await mtlsPost(target, '/internal/v1/alerts', payload, {
+      const { status } = await this.#client.post('/internal/v1/alerts', row.payload, {
         'idempotency-key': row.id,
       });
-      if (status < 200 || status >= 300) error = `HTTP_${status}`;
+      return status >= 200 && status < 300 ? null : `HTTP_${status}`;
     } catch (err) {
-      error = (err as NodeJS.ErrnoException).code ?? 'NETWORK';
-    }
-    if (error === undefined) {
-      await db.query(
-        'UPDATE outbox SET delivered_at = $2, lease_until = NULL, attempts = attempts + 1 WHERE id = $1',
-        [row.id, now()],
-      );
-      metrics.deliveries.inc({ result: 'delivered' });
-      delivered++;
-    } else {
-      await db.query(
-        'UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, lease_until = NULL, last_error = $3 WHERE id = $1',
-        [row.id, now() + backoffMs(row.attempts + 1), error],
-      );
-      metrics.deliveries.inc({ result: 'failed' });
-      log.warn({ error, attempts: row.attempts + 1 }, 'alert delivery failed; will retry');
+      return (err as NodeJS.ErrnoException).code ?? 'NETWORK';
     }
   }
-  const { rows: pending } = await db.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM outbox WHERE delivered_at IS NULL',
-  );
-  metrics.outboxPending.set(pending[0]?.n ?? 0);
-  return delivered;
+
+  /** A full count of the outbox now and then; in between, what this replica delivered is taken off. */
+  async #updatePending(delivered: number): Promise<void> {
+    const now = this.now();
+    if (now - this.#countedAt >= PENDING_COUNT_MS) {
+      const { rows } = await this.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM outbox WHERE delivered_at IS NULL',
+      );
+      this.#pending = rows[0]?.n ?? 0;
+      this.#countedAt = now;
+    } else {
+      this.#pending = Math.max(0, this.#pending - delivered);
+    }
+    this.metrics.outboxPending.set(this.#pending);
+  }
 }

@@ -2,7 +2,12 @@ import type { BeaconKeys } from '../../protocol/token/keys.js';
 import { nodeSuite } from '../../protocol/token/keys-node.js';
 import { openBeaconKey } from './kek.js';
 
-const DEFAULT_LIMIT = 100_000;
+/**
+ * A relay uploads every 5 minutes, so the cache hits only while it holds every relay active in one
+ * cycle, and an entry costs ~1.4 KB of RSS (two node:crypto KeyObjects). 10,000 covers a city in
+ * ~14 MB; at national scale no affordable size hits, so more would only cost memory (bench:memory).
+ */
+const DEFAULT_LIMIT = 10_000;
 
 /**
  * Imported beacon keys per quarantine, so a relay's next batch skips the unseal and the HKDF.
@@ -10,6 +15,9 @@ const DEFAULT_LIMIT = 100_000;
  */
 export class KeyCache {
   readonly #keys = new Map<string, BeaconKeys>();
+  /** Ids in the order they came, a ring: the Map's own oldest-first walk slows as deletions pile up at its front. */
+  readonly #order: string[] = [];
+  #oldest = 0;
 
   constructor(
     private readonly kek: Buffer,
@@ -22,9 +30,12 @@ export class KeyCache {
     const sk = openBeaconKey(this.kek, beaconId, sealed);
     const keys = nodeSuite.importKeys(sk);
     sk.fill(0);
-    if (this.#keys.size >= this.limit) {
-      const oldest = this.#keys.keys().next().value;
-      if (oldest !== undefined) this.#keys.delete(oldest);
+    if (this.#order.length < this.limit) this.#order.push(id);
+    else {
+      // A forgotten id may still sit in the ring: evicting it again only costs a later miss.
+      this.#keys.delete(this.#order[this.#oldest] as string);
+      this.#order[this.#oldest] = id;
+      this.#oldest = (this.#oldest + 1) % this.limit;
     }
     this.#keys.set(id, keys);
     return keys;

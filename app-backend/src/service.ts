@@ -6,7 +6,7 @@ import { type Database, openDatabase } from '../../backend-kit/db.js';
 import { type Logger, createLogger } from '../../backend-kit/logger.js';
 import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import type { AppBackendConfig } from './config.js';
-import { deliverDue } from './delivery.js';
+import { AlertDelivery } from './delivery.js';
 import { type HttpDeps, internalServer, publicServer } from './http.js';
 import { type Metrics, createMetrics } from './metrics.js';
 import { KeyRateLimiter } from './rate-limit.js';
@@ -101,24 +101,42 @@ export async function startAppBackend(
   const publicPort = await listen(pub, config.host, config.publicPort);
   const internalPort = await listen(internal, config.host, config.internalPort);
   const target = { url: config.police.url, identity: config.police.identity, tls: config.tls };
+  const delivery = new AlertDelivery(db, target, clock, metrics, log);
 
   const loops: NodeJS.Timeout[] = [];
+  let delivering: Promise<unknown> = Promise.resolve();
+  /** Run `fn` every `ms`, never twice at once; wake() runs it now, or again right after the current run. */
   const every = (ms: number, name: string, fn: () => Promise<unknown>) => {
     let busy = false;
-    const t = setInterval(() => {
-      if (busy) return;
+    let again = false;
+    const run = (): Promise<unknown> => {
       busy = true;
-      fn()
+      return fn()
         .catch((err: unknown) =>
           log.error(
             { loop: name, errorName: (err as Error)?.name, code: (err as { code?: string })?.code },
             'background loop failed',
           ),
         )
-        .finally(() => (busy = false));
+        .finally(() => {
+          busy = false;
+          if (again && loops.length) {
+            again = false;
+            void run();
+          }
+        });
+    };
+    const t = setInterval(() => {
+      if (!busy) void run();
     }, ms);
     t.unref();
     loops.push(t);
+    return {
+      wake: () => {
+        if (busy) again = true;
+        else void run();
+      },
+    };
   };
   const backend: AppBackend = {
     publicPort,
@@ -134,10 +152,17 @@ export async function startAppBackend(
       return raised;
     },
     refreshStatuses: () => statuses.refresh(),
-    deliver: () => deliverDue(db, target, clock, metrics, log),
+    deliver: () => {
+      const p = delivery.drain();
+      delivering = p.catch(() => undefined);
+      return p;
+    },
     async close() {
       loops.forEach(clearInterval);
-      await Promise.all([close(pub), close(internal)]);
+      loops.length = 0;
+      // A delivery in flight fails fast once its connections are gone; its results are still written.
+      delivery.close();
+      await Promise.all([close(pub), close(internal), delivering]);
       await validator.flush().catch(() => undefined);
       if (!options.db) await db.close();
     },
@@ -145,8 +170,12 @@ export async function startAppBackend(
   if (options.timers !== false) {
     // Validation alone on the fast loop; the status cache has its own once-a-second refresh below.
     every(100, 'validate', () => validator.flush());
-    every(config.watchdogIntervalMs, 'watchdog', backend.watchdog);
-    every(config.deliveryIntervalMs, 'delivery', backend.deliver);
+    const deliveries = every(config.deliveryIntervalMs, 'delivery', backend.deliver);
+    // Alerts the watchdog just confirmed go out now, not at the next delivery tick.
+    every(config.watchdogIntervalMs, 'watchdog', async () => {
+      const r = await backend.watchdog();
+      if (r.confirmed + r.maintenance) deliveries.wake();
+    });
     every(1000, 'statuses', backend.refreshStatuses);
   }
   log.info({ publicPort, internalPort, database: db.kind }, 'app backend started');

@@ -1,6 +1,7 @@
 import type { Database } from '../../backend-kit/db.js';
 import type { PresenceStatus } from '../../protocol/presence-status.js';
-import { type Absence, type StatusInput, relayStatus } from './lifecycle.js';
+import type { Absence, StatusInput } from './lifecycle.js';
+import { StatusTable } from './status-table.js';
 
 interface CacheRow {
   id: string;
@@ -12,11 +13,12 @@ interface CacheRow {
   gap_status: 'provisional' | 'confirmed' | null;
   gap_started_at: number | null;
   absences: unknown;
-  status_changed_at: number;
 }
 
 /** Rows are stamped with the writer's clock; look back this far so a late commit is not missed. */
 const OVERLAP_MS = 10_000;
+
+const NO_ABSENCES: readonly Absence[] = [];
 
 const toAbsences = (raw: unknown): Absence[] => {
   const list = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [number, number][] | null;
@@ -26,53 +28,87 @@ const toAbsences = (raw: unknown): Absence[] => {
   }));
 };
 
+const COLUMNS = `q.id, q.sk_t_past_hash, q.state, q.window_seconds, q.last_presence_at, q.deadline,
+       a.status AS gap_status, a.gap_started_at`;
+
+/** Rows changed since $1, with the absences not yet over at $2: one index probe per row. */
+const CHANGED = `SELECT ${COLUMNS},
+       (SELECT json_agg(json_build_array(b.starts_at, b.ends_at)) FROM absences b
+         WHERE b.quarantine_id = q.id AND b.cancelled_at IS NULL AND b.ends_at > $2) AS absences
+  FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
+ WHERE q.status_changed_at > $1`;
+
+/** The first fill: every live row in one sequential scan, absences joined in one hash. */
+const ALL_LIVE = `SELECT ${COLUMNS}, b.absences
+  FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
+  LEFT JOIN (SELECT quarantine_id, json_agg(json_build_array(starts_at, ends_at)) AS absences
+               FROM absences WHERE cancelled_at IS NULL AND ends_at > $2 GROUP BY quarantine_id) b
+         ON b.quarantine_id = q.id
+ WHERE q.status_changed_at > $1 AND q.state <> 'ended'`;
+
 /**
  * What each registered person's relay should be told, in memory, so the presence answer never
  * waits on the database. Filled at start, then refreshed with the rows whose status changed —
  * by any replica — since the last look.
  */
 export class StatusCache {
-  readonly #byHash = new Map<string, StatusInput>();
-  readonly #hashOfId = new Map<string, string>();
+  readonly #table = new StatusTable();
+  /** The newest status stamp committed before the last completed look began. */
   #seen = 0;
+  #running: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
 
   constructor(
     private readonly db: Database,
     private readonly clock: () => number,
-    /** Rows per query; a refresh pages through all that changed, however many. */
-    private readonly pageSize = 50_000,
+    /** Rows per fetch: small pages die young, so filling a million grows the heap least. */
+    private readonly pageSize = 2_000,
   ) {}
 
-  async refresh(): Promise<void> {
-    // From a little before the last look (late commits), then page on (changed_at, id) so rows
-    // sharing a timestamp are neither skipped nor read forever.
-    let after: { at: number; id: string } = { at: this.#seen - OVERLAP_MS, id: '' };
-    const now = this.clock();
-    for (;;) {
-      const { rows } = await this.db.query<CacheRow>(
-        `SELECT q.id, q.sk_t_past_hash, q.state, q.window_seconds, q.last_presence_at, q.deadline,
-                a.status AS gap_status, a.gap_started_at, q.status_changed_at,
-                (SELECT json_agg(json_build_array(b.starts_at, b.ends_at)) FROM absences b
-                  WHERE b.quarantine_id = q.id AND b.cancelled_at IS NULL AND b.ends_at > $3) AS absences
-           FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
-          WHERE (q.status_changed_at, q.id::text) > ($1::bigint, $2::text)
-          ORDER BY q.status_changed_at, q.id::text LIMIT $4`,
-        [after.at, after.id, now, this.pageSize],
-      );
-      for (const r of rows) this.#take(r);
-      const last = rows.at(-1);
-      if (!last || rows.length < this.pageSize) return;
-      after = { at: last.status_changed_at, id: last.id };
+  /** One look at a time (an older page applied after a newer one would undo it); callers meanwhile share the next. */
+  refresh(): Promise<void> {
+    if (!this.#running) {
+      this.#running = this.#look().finally(() => (this.#running = undefined));
+      return this.#running;
     }
+    this.#next ??= this.#running
+      .catch(() => undefined)
+      .then(() => {
+        this.#next = undefined;
+        return this.refresh();
+      });
+    return this.#next;
+  }
+
+  async #look(): Promise<void> {
+    const from = this.#seen - OVERLAP_MS;
+    const now = this.clock();
+    // Nothing to drop from an empty table: the first look skips ended quarantines.
+    const sql = this.#table.size === 0 ? ALL_LIVE : CHANGED;
+    // One snapshot read through a cursor, page by page: no sort, no offset, no page of a million.
+    const mark = await this.db.transaction(async (tx) => {
+      // The mark first: whatever commits after it is stamped after it (less the overlap), so the
+      // next look reads it again.
+      const { rows } = await tx.query<{ mark: number | null }>(
+        'SELECT max(status_changed_at) AS mark FROM quarantines',
+      );
+      await tx.query(`DECLARE status_rows NO SCROLL CURSOR FOR ${sql}`, [from, now]);
+      for (;;) {
+        const page = await tx.query<CacheRow>(`FETCH ${this.pageSize} FROM status_rows`);
+        for (const r of page.rows) this.#take(r);
+        if (page.rows.length < this.pageSize) break;
+      }
+      return rows[0]?.mark ?? this.#seen;
+    });
+    this.#seen = Math.max(this.#seen, mark);
   }
 
   #take(r: CacheRow): void {
-    const old = this.#hashOfId.get(r.id);
-    if (old !== undefined) this.#byHash.delete(old);
-    this.#hashOfId.delete(r.id);
-    this.#seen = Math.max(this.#seen, r.status_changed_at);
-    if (r.state === 'ended' || r.sk_t_past_hash === null) return;
-    this.#byHash.set(r.sk_t_past_hash, {
+    if (r.state === 'ended' || r.sk_t_past_hash === null) {
+      this.#table.delete(r.id);
+      return;
+    }
+    const input: StatusInput = {
       state: r.state as StatusInput['state'],
       windowSeconds: r.window_seconds,
       lastPresenceAt: r.last_presence_at,
@@ -81,18 +117,17 @@ export class StatusCache {
         r.gap_status && r.gap_started_at !== null
           ? { status: r.gap_status, gapStartedAt: r.gap_started_at }
           : null,
-      absences: toAbsences(r.absences),
-    });
-    this.#hashOfId.set(r.id, r.sk_t_past_hash);
+      absences: r.absences === null ? NO_ABSENCES : toAbsences(r.absences),
+    };
+    this.#table.set(r.id, r.sk_t_past_hash, input);
   }
 
   get size(): number {
-    return this.#byHash.size;
+    return this.#table.size;
   }
 
   /** The status for this key at `now`, or undefined when the key is no registered quarantine. */
   statusFor(keyHash: string, now: number): PresenceStatus | undefined {
-    const e = this.#byHash.get(keyHash);
-    return e ? relayStatus(e, now) : undefined;
+    return this.#table.status(keyHash, now);
   }
 }

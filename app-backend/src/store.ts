@@ -18,6 +18,7 @@ interface Row {
   battery: number | null;
   flags: number | null;
   deadline: number | null;
+  open_alert_id: string | null;
   fault_alert_id: string | null;
   fault_reasons: string;
   spoof_alert_id: string | null;
@@ -27,87 +28,146 @@ interface Row {
   clock_not_set_at: number | null;
   last_request_at: number | null;
   relay_back_at: number | null;
+  row_ctid: string;
+  row_xmin: string;
 }
 
 interface GapRow {
-  quarantine_id: string;
-  id: string;
-  status: GapStatus;
-  queue: Gap['queue'];
-  gap_started_at: number;
+  gap_id: string | null;
+  gap_status: GapStatus | null;
+  gap_queue: Gap['queue'];
+  gap_started_at: number | null;
   evidence_until: number | null;
   closed_at: number | null;
   held_at: number | null;
   relay_silent: boolean | null;
 }
 
-/** Lock and load quarantines in id order (a fixed order, so concurrent batches cannot deadlock). */
-export async function lockStates(
-  tx: Queryable,
-  ids: readonly string[],
-): Promise<Map<string, QuarantineState>> {
-  const sorted = [...new Set(ids)].sort();
-  const { rows: locked } = await tx.query<Row>(
-    `SELECT q.* FROM quarantines q WHERE q.id = ANY($1::uuid[]) AND q.state <> 'ended' ORDER BY q.id FOR UPDATE`,
-    [sorted],
-  );
-  // The latest gap, open or closed: late evidence may still cover a closed one.
-  const { rows: gaps } = await tx.query<GapRow>(
-    `SELECT DISTINCT ON (quarantine_id) quarantine_id, id, status, queue, gap_started_at, evidence_until, closed_at, held_at,
-            (detail->>'relaySilent')::boolean AS relay_silent
-       FROM alerts WHERE quarantine_id = ANY($1::uuid[]) AND kind = 'NO_PRESENCE'
-      ORDER BY quarantine_id, created_at DESC, id`,
-    [sorted],
-  );
-  const gapOf = new Map(gaps.map((g) => [g.quarantine_id, g]));
-  const out = new Map<string, QuarantineState>();
-  for (const r of locked) {
-    const g = gapOf.get(r.id);
-    out.set(r.id, {
-      id: r.id,
-      beaconId: r.beacon_id,
-      state: r.state,
-      windowSeconds: r.window_seconds,
-      registeredAt: r.registered_at,
-      enabledAt: r.enabled_at,
-      lastPresenceAt: r.last_presence_at,
-      lastReceivedAt: r.last_received_at,
-      lastCounter: r.last_counter,
-      offsetSeconds: r.clock_offset_seconds,
-      offsetUpdatedAt: r.offset_updated_at,
-      battery: r.battery,
-      flags: r.flags,
-      deadline: r.deadline,
-      gap: g
+/** A quarantine's state as read, and which row version it came from. */
+export interface Stored {
+  readonly state: QuarantineState;
+  /** The version read (its place and creating transaction): a write checks it is still current. */
+  readonly version: { readonly ctid: string; readonly xmin: string };
+  /** open_alert_id as stored. */
+  readonly openAlertId: string | null;
+}
+
+/** A quarantine read by its key hash, with the sealed beacon key the validator needs. */
+export interface StoredWithKey extends Stored {
+  readonly keyHash: string;
+  readonly sealedKey: Uint8Array;
+}
+
+const STATE_SELECT = `q.id, q.beacon_id, q.state, q.window_seconds, q.registered_at, q.enabled_at, q.last_presence_at,
+  q.last_received_at, q.last_counter, q.clock_offset_seconds, q.offset_updated_at, q.battery, q.flags, q.deadline,
+  q.open_alert_id, q.fault_alert_id, q.fault_reasons, q.spoof_alert_id, q.spoof_reported, q.invalid_streak,
+  q.invalid_since, q.clock_not_set_at, q.last_request_at, q.relay_back_at, q.row_ctid, q.row_xmin`;
+/** The row and the version it is (a derived table has no system columns of its own). */
+const ROW_VERSION = `q.*, q.ctid::text AS row_ctid, q.xmin::text AS row_xmin`;
+
+// The latest gap, open or closed: late evidence may still cover a closed one.
+const LATEST_GAP = `LEFT JOIN LATERAL (
+  SELECT a.id AS gap_id, a.status AS gap_status, a.queue AS gap_queue, a.gap_started_at, a.evidence_until, a.closed_at,
+         a.held_at, (a.detail->>'relaySilent')::boolean AS relay_silent
+    FROM alerts a WHERE a.quarantine_id = q.id AND a.kind = 'NO_PRESENCE'
+   ORDER BY a.created_at DESC, a.id LIMIT 1) g ON true`;
+
+function toStored(r: Row, g: GapRow): Stored {
+  const state: QuarantineState = {
+    id: r.id,
+    beaconId: r.beacon_id,
+    state: r.state,
+    windowSeconds: r.window_seconds,
+    registeredAt: r.registered_at,
+    enabledAt: r.enabled_at,
+    lastPresenceAt: r.last_presence_at,
+    lastReceivedAt: r.last_received_at,
+    lastCounter: r.last_counter,
+    offsetSeconds: r.clock_offset_seconds,
+    offsetUpdatedAt: r.offset_updated_at,
+    battery: r.battery,
+    flags: r.flags,
+    deadline: r.deadline,
+    gap:
+      g.gap_id !== null
         ? {
-            id: g.id,
-            status: g.status,
-            queue: g.queue,
-            gapStartedAt: g.gap_started_at,
+            id: g.gap_id,
+            status: g.gap_status as GapStatus,
+            queue: g.gap_queue,
+            gapStartedAt: g.gap_started_at as number,
             evidenceUntil: g.evidence_until,
             closedAt: g.closed_at,
             heldAt: g.held_at,
-            silentReported: g.queue === 'maintenance' && g.relay_silent === true,
+            silentReported: g.gap_queue === 'maintenance' && g.relay_silent === true,
           }
         : null,
-      fault: r.fault_alert_id
-        ? { id: r.fault_alert_id, reasons: parseReasons(r.fault_reasons) }
-        : null,
-      spoof: r.spoof_alert_id ? { id: r.spoof_alert_id, reported: r.spoof_reported } : null,
-      invalidStreak: r.invalid_streak,
-      invalidSince: r.invalid_since,
-      clockNotSetAt: r.clock_not_set_at,
-      lastRequestAt: r.last_request_at,
-      relayBackAt: r.relay_back_at,
-    });
-  }
+    fault: r.fault_alert_id
+      ? { id: r.fault_alert_id, reasons: parseReasons(r.fault_reasons) }
+      : null,
+    spoof: r.spoof_alert_id ? { id: r.spoof_alert_id, reported: r.spoof_reported } : null,
+    invalidStreak: r.invalid_streak,
+    invalidSince: r.invalid_since,
+    clockNotSetAt: r.clock_not_set_at,
+    lastRequestAt: r.last_request_at,
+    relayBackAt: r.relay_back_at,
+  };
+  return { state, version: { ctid: r.row_ctid, xmin: r.row_xmin }, openAlertId: r.open_alert_id };
+}
+
+/**
+ * Read the active quarantines of these key hashes, with their latest gap, in one statement and
+ * without locks (one snapshot: a gap only changes together with its quarantine's row). A nested
+ * loop of index look-ups whatever the planner thinks of a 2,000-element `= ANY`, which it answers
+ * with a sequential scan of every quarantine at 100,000 rows.
+ */
+export async function loadByKeyHash(
+  db: Queryable,
+  keyHashes: readonly string[],
+): Promise<Map<string, StoredWithKey>> {
+  const { rows } = await db.query<
+    Row & GapRow & { sk_t_past_hash: string; sk_beacon_sealed: Uint8Array }
+  >(
+    `SELECT ${STATE_SELECT}, q.sk_t_past_hash, q.sk_beacon_sealed, g.*
+       FROM unnest($1::text[]) AS h(hash)
+      CROSS JOIN LATERAL (SELECT ${ROW_VERSION} FROM quarantines q
+                           WHERE q.sk_t_past_hash = h.hash AND q.state <> 'ended' LIMIT 1) q
+      ${LATEST_GAP}`,
+    [keyHashes],
+  );
+  const out = new Map<string, StoredWithKey>();
+  for (const r of rows)
+    out.set(
+      r.sk_t_past_hash,
+      Object.assign(toStored(r, r), { keyHash: r.sk_t_past_hash, sealedKey: r.sk_beacon_sealed }),
+    );
   return out;
 }
 
-type Column = readonly [string, string, (s: QuarantineState) => number | string | null];
+/**
+ * Lock and load quarantines in id order (a fixed order, so concurrent batches cannot deadlock),
+ * then read their gaps in a statement of its own: its snapshot is taken after the locks.
+ */
+export async function lockStates(tx: Queryable, ids: readonly string[]): Promise<Stored[]> {
+  const sorted = [...new Set(ids)].sort();
+  const { rows: locked } = await tx.query<Row>(
+    `SELECT ${STATE_SELECT} FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)
+      CROSS JOIN LATERAL (SELECT ${ROW_VERSION} FROM quarantines q WHERE q.id = u.id AND q.state <> 'ended' FOR UPDATE) q
+      ORDER BY u.n`,
+    [sorted],
+  );
+  const { rows: gaps } = await tx.query<GapRow & { id: string }>(
+    `SELECT q.id, g.* FROM unnest($1::uuid[]) AS q(id) ${LATEST_GAP}`,
+    [locked.map((r) => r.id)],
+  );
+  const gapOf = new Map(gaps.map((g) => [g.id, g]));
+  return locked.map((r) => toStored(r, gapOf.get(r.id) as GapRow));
+}
 
-/** The columns presence decisions write, in the order saveStates sends them. */
-const STATE_COLUMNS: readonly Column[] = [
+type Value = number | string | null;
+type Column = readonly [string, string, (s: QuarantineState) => Value];
+
+/** The columns presence decisions write, in the order saveStates sends them (name, type, value). */
+export const STATE_COLUMNS: readonly Column[] = [
   ['last_presence_at', 'bigint', (s: QuarantineState) => s.lastPresenceAt],
   ['last_received_at', 'bigint', (s: QuarantineState) => s.lastReceivedAt],
   ['last_counter', 'bigint', (s: QuarantineState) => s.lastCounter],
@@ -116,15 +176,11 @@ const STATE_COLUMNS: readonly Column[] = [
   ['battery', 'int2', (s: QuarantineState) => s.battery],
   ['flags', 'int2', (s: QuarantineState) => s.flags],
   ['deadline', 'bigint', (s: QuarantineState) => s.deadline],
-  [
-    'open_alert_id',
-    'uuid',
-    (s: QuarantineState) =>
-      s.gap && (s.gap.status === 'provisional' || s.gap.status === 'confirmed') ? s.gap.id : null,
-  ],
-  ['fault_alert_id', 'uuid', (s: QuarantineState) => s.fault?.id ?? null],
+  ['open_alert_id', 'uuid', (s: QuarantineState) => openAlertOf(s)],
+  // A fault or spoofing alert a decision opens has no ID until applyEffects inserts it.
+  ['fault_alert_id', 'uuid', (s: QuarantineState) => s.fault?.id || null],
   ['fault_reasons', 'text', (s: QuarantineState) => s.fault?.reasons.join(',') ?? ''],
-  ['spoof_alert_id', 'uuid', (s: QuarantineState) => s.spoof?.id ?? null],
+  ['spoof_alert_id', 'uuid', (s: QuarantineState) => s.spoof?.id || null],
   ['spoof_reported', 'int4', (s: QuarantineState) => s.spoof?.reported ?? 0],
   ['invalid_streak', 'int4', (s: QuarantineState) => s.invalidStreak],
   ['invalid_since', 'bigint', (s: QuarantineState) => s.invalidSince],
@@ -133,29 +189,121 @@ const STATE_COLUMNS: readonly Column[] = [
   ['relay_back_at', 'bigint', (s: QuarantineState) => s.relayBackAt],
 ];
 
+const openAlertOf = (s: QuarantineState): string | null =>
+  s.gap && (s.gap.status === 'provisional' || s.gap.status === 'confirmed') ? s.gap.id : null;
+
+const OPEN_ALERT = STATE_COLUMNS.findIndex(([name]) => name === 'open_alert_id');
+
+/** A decided state to write onto the row version it was decided from. */
+export interface Write {
+  readonly before: Stored;
+  /** The state's column values, in STATE_COLUMNS order. */
+  readonly values: readonly Value[];
+  /** Bit k set: column k differs from the stored row. */
+  readonly changed: number;
+}
+
+/** The decided state as a write: its column values and which of them change the stored row. */
+export function toWrite(before: Stored, next: QuarantineState): Write {
+  let changed = 0;
+  const values: Value[] = [];
+  for (let k = 0; k < STATE_COLUMNS.length; k++) {
+    const get = (STATE_COLUMNS[k] as Column)[2];
+    const value = get(next);
+    // open_alert_id as stored, not as the loaded gap implies.
+    const was = k === OPEN_ALERT ? before.openAlertId : get(before.state);
+    if (value !== was) changed |= 1 << k;
+    values.push(value);
+  }
+  return { before, values, changed };
+}
+
 /**
- * Write every decided state of a batch in one statement (unnest of one array per column): one
- * round trip however many quarantines, instead of one UPDATE each. The rows are already locked.
+ * A PostgreSQL array literal of numbers, UUIDs and fault-reason lists: node-postgres builds one
+ * element by element with type checks and escaping, 3–4× the CPU for these plain values.
  */
-export async function saveStates(
-  tx: Queryable,
-  states: readonly QuarantineState[],
-  now: number,
-): Promise<void> {
-  if (!states.length) return;
-  const arrays = [states.map((s) => s.id), ...STATE_COLUMNS.map(([, , get]) => states.map(get))];
-  const names = STATE_COLUMNS.map(([name]) => name);
-  const casts = ['uuid', ...STATE_COLUMNS.map(([, type]) => type)];
+export function arrayLiteral(values: readonly (Value | boolean)[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i) out += ',';
+    out +=
+      v === null ? 'NULL' : typeof v === 'string' ? `"${v.replace(/[\\"]/g, '\\$&')}"` : String(v);
+  }
+  return out + '}';
+}
+
+const bit = (name: string): number => 1 << STATE_COLUMNS.findIndex(([n]) => n === name);
+/** What the status cache reads of a row: only when one changes is status_changed_at moved. */
+const STATUS_INPUTS = bit('last_presence_at') | bit('deadline') | bit('open_alert_id');
+
+/**
+ * For the rest of this transaction, join batch rows to their table rows by looking each one up.
+ * The planner's default costs take 2,000 look-ups in a cached table of 100,000 rows for random
+ * disk reads and prefer to hash the whole table (a sequential scan): 3–5× slower there.
+ */
+export async function lookUpEachRow(tx: Queryable): Promise<void> {
   await tx.query(
-    `UPDATE quarantines q SET ${names.map((n) => `${n} = u.${n}`).join(', ')}, status_changed_at = $${arrays.length + 1}
-       FROM unnest(${casts.map((c, k) => `$${k + 1}::${c}[]`).join(', ')}) AS u(id, ${names.join(', ')})
-      WHERE q.id = u.id`,
-    [...arrays, now],
+    "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)",
   );
 }
 
-export async function saveState(tx: Queryable, s: QuarantineState, now: number): Promise<void> {
-  await saveStates(tx, [s], now);
+/**
+ * Write decided states in one statement (unnest of one array per column), each onto the row
+ * version it was decided from: found by its ctid (a TID scan, no index look-up), which finds
+ * nothing once the row was written since it was read, and checked by its xmin (a freed slot may
+ * hold another row by then; xideq() as a function: as an operator the planner hashes on it).
+ * Returns how many rows were written; the caller decides a batch with a stale row again under
+ * lock. Only the columns some row changes are sent (about half), and status_changed_at moves
+ * only for rows whose relay status inputs changed.
+ */
+export async function saveStates(
+  tx: Queryable,
+  writes: readonly Write[],
+  now: number,
+): Promise<number> {
+  if (!writes.length) return 0;
+  let any = 0;
+  for (const w of writes) any |= w.changed;
+  const columns = STATE_COLUMNS.flatMap((c, k) => (any & (1 << k) ? [{ c, k }] : []));
+  await lookUpEachRow(tx);
+  const { rowCount } = await tx.query(
+    `UPDATE quarantines q SET ${columns.map(({ c: [n] }) => `${n} = u.${n}, `).join('')}
+            status_changed_at = CASE WHEN u.status_changed THEN $4::bigint ELSE q.status_changed_at END
+       FROM unnest($1::tid[], $2::xid[], $3::bool[]${columns.map(({ c: [, type] }, i) => `, $${i + 5}::${type}[]`).join('')})
+         AS u(ctid_, xmin_, status_changed${columns.map(({ c: [n] }) => `, ${n}`).join('')})
+      WHERE q.ctid = u.ctid_ AND xideq(q.xmin, u.xmin_)`,
+    [
+      arrayLiteral(writes.map((w) => w.before.version.ctid)),
+      arrayLiteral(writes.map((w) => w.before.version.xmin)),
+      arrayLiteral(writes.map((w) => (w.changed & STATUS_INPUTS) !== 0)),
+      now,
+      ...columns.map(({ k }) => arrayLiteral(writes.map((w) => w.values[k] as Value))),
+    ],
+  );
+  return rowCount;
+}
+
+/** Write the alert IDs effects opened onto rows this transaction already wrote (and holds). */
+export async function saveAlertIds(
+  tx: Queryable,
+  states: readonly QuarantineState[],
+): Promise<void> {
+  if (!states.length) return;
+  await tx.query(
+    `UPDATE quarantines q SET fault_alert_id = u.fault_alert_id, fault_reasons = u.fault_reasons,
+            spoof_alert_id = u.spoof_alert_id, spoof_reported = u.spoof_reported
+       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::int4[])
+         AS u(id, fault_alert_id, fault_reasons, spoof_alert_id, spoof_reported)
+      WHERE q.id = u.id`,
+    [
+      states.map((s) => s.id),
+      states.map((s) => s.fault?.id ?? null),
+      states.map((s) => s.fault?.reasons.join(',') ?? ''),
+      states.map((s) => s.spoof?.id ?? null),
+      states.map((s) => s.spoof?.reported ?? 0),
+    ],
+  );
 }
 
 export const MESSAGE_KINDS = [

@@ -5,12 +5,15 @@ import type { Rules } from './config.js';
 import { parseReasons, withReason } from './faults.js';
 import { type Absence, watchAction } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
-import { raiseFault } from './store.js';
+import { arrayLiteral, lookUpEachRow, raiseFault } from './store.js';
 
 const BATCH = 500;
+/** Transactions at once in a backlog. */
+const WORKERS = 2;
 
 interface DueRow {
   id: string;
+  row_ctid: string;
   beacon_id: string;
   deadline: number;
   window_seconds: number;
@@ -41,7 +44,9 @@ export interface WatchdogResult {
 /**
  * Move every monitored quarantine whose deadline has passed one step along the gap lifecycle
  * (docs/alerts.md). Reads only due rows (partial index on deadline) and skips rows another
- * instance holds, so several instances together take each step once.
+ * instance holds, so several instances together take each step once. In a backlog (a batch came
+ * back full) the tick goes on until fewer rows are due, and a row still due after its step takes
+ * the next one too.
  */
 export async function watchdogTick(
   db: Database,
@@ -57,12 +62,23 @@ export async function watchdogTick(
     deferred: 0,
     held: 0,
   };
-  for (;;) {
-    const n = await db.transaction(async (tx) => {
+  // Most ticks find nothing: one index probe, without a transaction's two extra round trips.
+  const { rows: due } = await db.query(
+    `SELECT 1 FROM quarantines WHERE state = 'monitoring' AND deadline <= $1 LIMIT 1`,
+    [now],
+  );
+  if (!due.length) return total;
+  // A backlog: more due rows than a batch. The tick then goes on until fewer are due, and takes
+  // rows still due after a step their next step too, in the same transaction.
+  let backlog = false;
+  const batch = () =>
+    db.transaction(async (tx) => {
+      await lookUpEachRow(tx);
       const { rows } = await tx.query<DueRow>(
-        `SELECT q.id, q.beacon_id, q.deadline, q.window_seconds, q.last_presence_at, q.enabled_at, q.battery, q.clock_not_set_at,
-                q.open_alert_id, q.fault_alert_id, q.fault_reasons, q.last_request_at, q.relay_back_at, a.status AS gap_status,
-                a.gap_started_at, a.held_at, (a.detail->>'provisionalAt')::bigint AS provisional_at
+        `SELECT q.id, q.ctid::text AS row_ctid, q.beacon_id, q.deadline, q.window_seconds, q.last_presence_at, q.enabled_at,
+                q.battery, q.clock_not_set_at, q.open_alert_id, q.fault_alert_id, q.fault_reasons, q.last_request_at,
+                q.relay_back_at, a.status AS gap_status, a.gap_started_at, a.held_at,
+                (a.detail->>'provisionalAt')::bigint AS provisional_at
            FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
           WHERE q.state = 'monitoring' AND q.deadline <= $1
           ORDER BY q.deadline LIMIT $2 FOR UPDATE OF q SKIP LOCKED`,
@@ -73,80 +89,156 @@ export async function watchdogTick(
         rows.map((r) => r.id),
         now,
       );
+      backlog ||= rows.length === BATCH;
       const writes = newWrites();
-      for (const r of rows)
-        await step(tx, writes, r, absences.get(r.id) ?? [], rules, now, total, metrics);
+      for (const r of rows) {
+        let next: DueRow | null = r;
+        do
+          next = await step(tx, writes, next, absences.get(r.id) ?? [], rules, now, total, metrics);
+        while (next && backlog);
+      }
       await flushWrites(tx, writes, now);
       return rows.length;
     });
-    if (n < BATCH) break;
+  if ((await batch()) === BATCH) {
+    // Batches side by side, as instances would run them (SKIP LOCKED keeps them apart): the
+    // database works on two cores. Only in a backlog: every row a batch leaves is done for now.
+    const runs = await Promise.allSettled(
+      Array.from({ length: WORKERS }, async () => {
+        while ((await batch()) === BATCH);
+      }),
+    );
+    for (const r of runs) if (r.status === 'rejected') throw r.reason;
   }
   if (total.provisional + total.confirmed + total.maintenance)
     log.info({ ...total }, 'watchdog moved gaps along their lifecycle');
   return total;
 }
 
-/** What a transaction's steps write, sent as one statement per kind at its end. */
-interface Writes {
-  quarantines: { id: string; deadline: number | null; openAlertId: string | null }[];
-  provisional: {
-    id: string;
-    quarantineId: string;
-    beaconId: string;
-    gapStartedAt: number;
-    detail: string;
-  }[];
-  /** Gaps confirmed, with the message for the police when they are told. */
-  confirmed: { id: string; queue: string; detail: string; message: string | null }[];
+type Detail = Record<string, unknown>;
+
+/** A gap opened in this transaction: later steps change it here, and it is inserted as it ends up. */
+interface NewGap {
+  readonly id: string;
+  readonly quarantineId: string;
+  readonly beaconId: string;
+  readonly gapStartedAt: number;
+  status: 'provisional' | 'confirmed';
+  queue: 'violation' | 'maintenance' | null;
+  heldAt: number | null;
+  detail: Detail;
 }
 
-const newWrites = (): Writes => ({ quarantines: [], provisional: [], confirmed: [] });
+/** What a transaction's steps write, sent as one statement per kind at its end. */
+interface Writes {
+  opened: Map<string, NewGap>;
+  /** Gaps opened before this transaction, confirmed now. */
+  confirmed: { id: string; queue: string; detail: Detail }[];
+  /** Gaps opened before this transaction whose confirmation waits for a silent relay. */
+  held: string[];
+  /** Provisional gaps an absence covers. */
+  cleared: string[];
+  /** Messages for the police backend, in decision order: the outbox's sequence is theirs. */
+  messages: { alertId: string; payload: Detail }[];
+  /** Each quarantine's row as its last step left it, by the place it was read from. */
+  quarantines: Map<
+    string,
+    {
+      ctid: string;
+      deadline: number | null;
+      openAlertId: string | null;
+      faultAlertId: string | null;
+      faultReasons: string;
+    }
+  >;
+}
 
-/** A burst of due quarantines costs a few statements per 500, not two or three per row. */
+const newWrites = (): Writes => ({
+  opened: new Map(),
+  confirmed: [],
+  held: [],
+  cleared: [],
+  messages: [],
+  quarantines: new Map(),
+});
+
+/**
+ * A burst of due quarantines costs a few statements per batch, not two or three per row. JSON
+ * details go as one JSON array each (zipped with the other columns by ROWS FROM), not as arrays
+ * of JSON strings that node-postgres would escape quote by quote.
+ */
 async function flushWrites(tx: Queryable, w: Writes, now: number): Promise<void> {
-  if (w.provisional.length)
+  const gaps = [...w.opened.values()];
+  if (gaps.length)
     await tx.query(
-      `INSERT INTO alerts (id, quarantine_id, beacon_id, kind, created_at, gap_started_at, detail, status, updated_at)
-       SELECT u.id, u.qid, u.bid, 'NO_PRESENCE', $6, u.gs, u.detail::jsonb, 'provisional', $6
-         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[]) AS u(id, qid, bid, gs, detail)`,
+      `INSERT INTO alerts (id, quarantine_id, beacon_id, kind, created_at, gap_started_at, detail, status, queue, held_at, updated_at)
+       SELECT u.id, u.qid, u.bid, 'NO_PRESENCE', $9, u.gs, u.detail::jsonb, u.status, u.queue, u.held, $9
+         FROM ROWS FROM (unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::text[]), unnest($4::bigint[]),
+                         json_array_elements($5::json), unnest($6::text[]), unnest($7::text[]), unnest($8::bigint[]))
+           AS u(id, qid, bid, gs, detail, status, queue, held)`,
       [
-        w.provisional.map((p) => p.id),
-        w.provisional.map((p) => p.quarantineId),
-        w.provisional.map((p) => p.beaconId),
-        w.provisional.map((p) => p.gapStartedAt),
-        w.provisional.map((p) => p.detail),
+        arrayLiteral(gaps.map((g) => g.id)),
+        arrayLiteral(gaps.map((g) => g.quarantineId)),
+        arrayLiteral(gaps.map((g) => g.beaconId)),
+        arrayLiteral(gaps.map((g) => g.gapStartedAt)),
+        JSON.stringify(gaps.map((g) => g.detail)),
+        arrayLiteral(gaps.map((g) => g.status)),
+        arrayLiteral(gaps.map((g) => g.queue)),
+        arrayLiteral(gaps.map((g) => g.heldAt)),
         now,
       ],
     );
-  if (w.confirmed.length) {
+  if (w.confirmed.length)
     await tx.query(
       `UPDATE alerts a SET status = 'confirmed', queue = u.queue, updated_at = $4, detail = a.detail || u.detail::jsonb
-         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, queue, detail) WHERE a.id = u.id`,
+         FROM ROWS FROM (unnest($1::uuid[]), unnest($2::text[]), json_array_elements($3::json)) AS u(id, queue, detail)
+        WHERE a.id = u.id`,
       [
-        w.confirmed.map((c) => c.id),
-        w.confirmed.map((c) => c.queue),
-        w.confirmed.map((c) => c.detail),
+        arrayLiteral(w.confirmed.map((c) => c.id)),
+        arrayLiteral(w.confirmed.map((c) => c.queue)),
+        JSON.stringify(w.confirmed.map((c) => c.detail)),
         now,
       ],
     );
-    const sent = w.confirmed.filter((c) => c.message !== null);
-    // In decision order: the outbox's sequence is the order the police receive them.
-    if (sent.length)
-      await tx.query(
-        `INSERT INTO outbox (id, alert_id, payload, created_at, next_attempt_at)
-         SELECT u.id, u.aid, u.payload::jsonb, $4, $4
-           FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY AS u(id, aid, payload, n) ORDER BY u.n`,
-        [sent.map(() => randomUUID()), sent.map((c) => c.id), sent.map((c) => c.message), now],
-      );
-  }
-  if (w.quarantines.length)
+  if (w.held.length)
     await tx.query(
-      `UPDATE quarantines q SET deadline = u.deadline, open_alert_id = u.oid, status_changed_at = $4
-         FROM unnest($1::uuid[], $2::bigint[], $3::uuid[]) AS u(id, deadline, oid) WHERE q.id = u.id`,
+      'UPDATE alerts a SET held_at = COALESCE(a.held_at, $2) FROM unnest($1::uuid[]) AS u(id) WHERE a.id = u.id',
+      [arrayLiteral(w.held), now],
+    );
+  if (w.cleared.length)
+    await tx.query(
+      `UPDATE alerts a SET status = 'cleared', closed_at = $2, updated_at = $2, detail = a.detail || '{"clearedBy":"absence"}'
+         FROM unnest($1::uuid[]) AS u(id) WHERE a.id = u.id`,
+      [arrayLiteral(w.cleared), now],
+    );
+  if (w.messages.length)
+    await tx.query(
+      `INSERT INTO outbox (id, alert_id, payload, created_at, next_attempt_at)
+       SELECT u.id, u.aid, u.payload::jsonb, $4, $4
+         FROM ROWS FROM (unnest($1::uuid[]), unnest($2::uuid[]), json_array_elements($3::json)) WITH ORDINALITY
+           AS u(id, aid, payload, n)
+        ORDER BY u.n`,
       [
-        w.quarantines.map((x) => x.id),
-        w.quarantines.map((x) => x.deadline),
-        w.quarantines.map((x) => x.openAlertId),
+        arrayLiteral(w.messages.map(() => randomUUID())),
+        arrayLiteral(w.messages.map((m) => m.alertId)),
+        JSON.stringify(w.messages.map((m) => m.payload)),
+        now,
+      ],
+    );
+  const qs = [...w.quarantines.values()];
+  // By ctid: the rows are locked since they were read, so their place cannot change.
+  if (qs.length)
+    await tx.query(
+      `UPDATE quarantines q SET deadline = u.deadline, open_alert_id = u.oid, fault_alert_id = u.fid,
+              fault_reasons = u.reasons, status_changed_at = $6
+         FROM unnest($1::tid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[]) AS u(ctid_, deadline, oid, fid, reasons)
+        WHERE q.ctid = u.ctid_`,
+      [
+        arrayLiteral(qs.map((x) => x.ctid)),
+        arrayLiteral(qs.map((x) => x.deadline)),
+        arrayLiteral(qs.map((x) => x.openAlertId)),
+        arrayLiteral(qs.map((x) => x.faultAlertId)),
+        arrayLiteral(qs.map((x) => x.faultReasons)),
         now,
       ],
     );
@@ -162,7 +254,7 @@ async function absencesOf(
   const { rows } = await tx.query<{ quarantine_id: string; starts_at: number; ends_at: number }>(
     `SELECT quarantine_id, starts_at, ends_at FROM absences
       WHERE quarantine_id = ANY($1::uuid[]) AND cancelled_at IS NULL AND ends_at > $2`,
-    [ids, now],
+    [arrayLiteral(ids), now],
   );
   for (const r of rows) {
     const list = out.get(r.quarantine_id) ?? [];
@@ -172,6 +264,7 @@ async function absencesOf(
   return out;
 }
 
+/** Take one step; the row as it then stands if it is still due at `now`, else null. */
 async function step(
   tx: Queryable,
   writes: Writes,
@@ -181,7 +274,7 @@ async function step(
   now: number,
   total: WatchdogResult,
   metrics: Metrics,
-): Promise<void> {
+): Promise<DueRow | null> {
   const q = { id: r.id, beaconId: r.beacon_id };
   const gap =
     r.open_alert_id && r.gap_status && r.gap_started_at !== null
@@ -208,53 +301,74 @@ async function step(
     rules,
     now,
   );
-  const setQuarantine = (deadline: number | null, openAlertId: string | null) =>
-    void writes.quarantines.push({ id: r.id, deadline, openAlertId });
+  const setQuarantine = (
+    deadline: number | null,
+    openAlertId: string | null,
+    fault = { id: r.fault_alert_id, reasons: r.fault_reasons },
+  ) =>
+    void writes.quarantines.set(r.id, {
+      ctid: r.row_ctid,
+      deadline,
+      openAlertId,
+      faultAlertId: fault.id,
+      faultReasons: fault.reasons,
+    });
+  // A gap opened earlier in this transaction is not written yet: change it where it waits.
+  const opened = gap ? writes.opened.get(gap.id) : undefined;
   switch (action.type) {
     case 'none':
       // Confirmed gaps keep no deadline; anything else here was moved by presence meanwhile.
       if (gap?.status === 'confirmed') setQuarantine(null, gap.id);
-      return;
+      return null;
     case 'defer':
       if (action.clearGap && gap) {
-        await tx.query(
-          `UPDATE alerts SET status = 'cleared', closed_at = $2, updated_at = $2, detail = detail || '{"clearedBy":"absence"}' WHERE id = $1`,
-          [gap.id, now],
-        );
+        writes.cleared.push(gap.id);
         metrics.gaps.inc({ step: 'cleared' });
       }
       setQuarantine(action.until, action.clearGap ? null : (gap?.id ?? null));
       total.deferred++;
-      return;
+      return null;
     case 'hold':
-      if (!gap) return;
-      await tx.query('UPDATE alerts SET held_at = COALESCE(held_at, $2) WHERE id = $1', [
-        gap.id,
-        now,
-      ]);
+      if (!gap) return null;
+      if (opened) opened.heldAt ??= now;
+      else writes.held.push(gap.id);
       setQuarantine(action.recheckAt, gap.id);
       total.held++;
-      return;
+      return null;
     case 'provisional': {
       const id = randomUUID();
-      writes.provisional.push({
+      writes.opened.set(id, {
         id,
         quarantineId: r.id,
         beaconId: r.beacon_id,
         gapStartedAt: action.gapStartedAt,
-        detail: JSON.stringify({
+        status: 'provisional',
+        queue: null,
+        heldAt: null,
+        detail: {
           lastPresenceAt: r.last_presence_at,
           provisionalAt: r.deadline,
           confirmAt: action.confirmAt,
-        }),
+        },
       });
       setQuarantine(action.confirmAt, id);
       metrics.gaps.inc({ step: 'provisional' });
       total.provisional++;
-      return;
+      // As the row now stands: still due if its grace is already over.
+      return action.confirmAt <= now
+        ? {
+            ...r,
+            deadline: action.confirmAt,
+            open_alert_id: id,
+            gap_status: 'provisional',
+            gap_started_at: action.gapStartedAt,
+            held_at: null,
+            provisional_at: r.deadline,
+          }
+        : null;
     }
     case 'confirm': {
-      if (!gap) return;
+      if (!gap) return null;
       const provisionalAt = gap.provisionalAt;
       const detail = {
         lastPresenceAt: r.last_presence_at,
@@ -265,48 +379,51 @@ async function step(
         afterAbsence: provisionalAt > gap.gapStartedAt + r.window_seconds * 1000,
         relaySilent: action.relaySilent,
       };
+      if (opened) {
+        // As `detail || confirmation` would merge them in the database.
+        opened.status = 'confirmed';
+        opened.queue = action.queue;
+        opened.detail = { ...opened.detail, ...detail };
+      } else writes.confirmed.push({ id: gap.id, queue: action.queue, detail });
       // The same ID the provisional gap had: police sees one alert from confirmation on.
-      const message = (kind: 'NO_PRESENCE' | 'RELAY_SILENT', d: Record<string, unknown>) =>
-        JSON.stringify({
+      const message = (kind: 'NO_PRESENCE' | 'RELAY_SILENT', d: Detail) =>
+        writes.messages.push({
           alertId: gap.id,
-          kind,
-          beaconId: r.beacon_id,
-          occurredAt: now,
-          gapStartedAt: gap.gapStartedAt,
-          relatedAlertId: null,
-          detail: d,
+          payload: {
+            alertId: gap.id,
+            kind,
+            beaconId: r.beacon_id,
+            occurredAt: now,
+            gapStartedAt: gap.gapStartedAt,
+            relatedAlertId: null,
+            detail: d,
+          },
         });
-      const confirmed = { id: gap.id, queue: action.queue, detail: JSON.stringify(detail) };
+      let fault = { id: r.fault_alert_id, reasons: r.fault_reasons };
       if (action.queue === 'violation') {
-        writes.confirmed.push({ ...confirmed, message: message('NO_PRESENCE', detail) });
+        message('NO_PRESENCE', detail);
         total.confirmed++;
       } else if (action.relaySilent) {
-        const silent = { silentFrom: gap.gapStartedAt, silentUntil: null };
-        writes.confirmed.push({ ...confirmed, message: message('RELAY_SILENT', silent) });
+        message('RELAY_SILENT', { silentFrom: gap.gapStartedAt, silentUntil: null });
         total.maintenance++;
       } else if (action.reason && !parseReasons(r.fault_reasons).includes(action.reason)) {
         const current = r.fault_alert_id
           ? { id: r.fault_alert_id, reasons: parseReasons(r.fault_reasons) }
           : null;
         const reasons = withReason(current?.reasons ?? [], action.reason);
-        const fault = await raiseFault(
+        const raised = await raiseFault(
           tx,
           { ...q, fault: current },
           reasons,
           { batteryPercent: r.battery, silentSince: gap.gapStartedAt },
           now,
         );
-        await tx.query(
-          'UPDATE quarantines SET fault_alert_id = $2, fault_reasons = $3 WHERE id = $1',
-          [r.id, fault.id, fault.reasons.join(',')],
-        );
+        fault = { id: raised.id, reasons: raised.reasons.join(',') };
         total.maintenance++;
       }
-      if (!writes.confirmed.some((c) => c.id === gap.id))
-        writes.confirmed.push({ ...confirmed, message: null });
-      setQuarantine(null, gap.id);
+      setQuarantine(null, gap.id, fault);
       metrics.gaps.inc({ step: action.queue === 'violation' ? 'confirmed' : 'maintenance' });
-      return;
+      return null;
     }
   }
 }

@@ -8,8 +8,14 @@ import {
   openStatus,
   randomStatus,
   sealStatus,
+  statusKey,
 } from '../presence-status.js';
-import { sealStatusNode } from '../presence-status-node.js';
+import {
+  pooledRandom,
+  randomStatusNode,
+  sealStatusNode,
+  statusKeyNode,
+} from '../presence-status-node.js';
 
 const key = () => new Uint8Array(randomBytes(32));
 const statusArb = fc.record({
@@ -82,5 +88,44 @@ describe('sealed status in the presence answer', () => {
     const k = key();
     const s = { code: 'all_clear' as const, since: 1, until: null, serverTime: 2 };
     assert.notDeepEqual(sealStatus(k, s), sealStatus(k, s));
+  });
+
+  it('derives the same status key with two HMACs (server) as with HKDF (@noble, relays)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (k) =>
+        assert.deepEqual(new Uint8Array(statusKeyNode(k)), statusKey(k)),
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('seals with a fresh pooled nonce that the relay opens, never the same nonce twice', () => {
+    const k = key();
+    const s = { code: 'warning_grace' as const, since: 10, until: 20, serverTime: 30 };
+    const nonces = new Set<string>();
+    for (let i = 0; i < 1500; i++) {
+      const sealed = sealStatusNode(k, s);
+      assert.equal(sealed.length, STATUS_LENGTH);
+      nonces.add(sealed.subarray(0, 12).toString('hex'));
+      if (i % 100 === 0) assert.deepEqual(openStatus(k, sealed), s);
+    }
+    assert.equal(nonces.size, 1500);
+  });
+
+  it('answers dummies with random bytes that are never handed out twice and never change later', () => {
+    const first = randomStatusNode();
+    const copy = Buffer.from(first);
+    const seen = new Set<string>([copy.toString('hex')]);
+    // Past several slabs: a replaced slab must leave the bytes already given out alone.
+    for (let i = 0; i < 1000; i++) {
+      const r = randomStatusNode();
+      assert.equal(r.length, STATUS_LENGTH);
+      seen.add(r.toString('hex'));
+    }
+    assert.equal(seen.size, 1001);
+    assert.deepEqual(first, copy);
+    // Requests larger than a slab still get exactly what they asked for.
+    assert.equal(pooledRandom(40_000).length, 40_000);
+    assert.equal(randomStatusNode().length, STATUS_LENGTH);
   });
 });

@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import type { Database } from '../../backend-kit/db.js';
+import { migrate, readMigrations } from '../../backend-kit/migrations.js';
+import { databaseTargets } from '../../test/support/databases.js';
+import { MIGRATIONS_DIR } from '../src/service.js';
+import { StatusCache } from '../src/status-cache.js';
+
+const NOW = 1_795_400_000_000;
+const MIN = 60_000;
+const key = (name: string) => createHash('sha256').update(name).digest('hex');
+
+/** One quarantine row; `stamp` is its status_changed_at (the writer's clock). */
+async function insert(
+  db: Database,
+  o: {
+    key: string | null;
+    state?: 'registered' | 'monitoring' | 'ended';
+    stamp?: number;
+    lastPresenceAt?: number | null;
+    deadline?: number | null;
+    id?: string;
+  },
+): Promise<string> {
+  const id = o.id ?? randomUUID();
+  await db.query(
+    `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, window_seconds, state,
+                              registered_at, offset_updated_at, last_presence_at, deadline, status_changed_at)
+     VALUES ($1, $2, $3, 1, '\\x00'::bytea, 360, $4, $5, $5, $6, $7, $8)`,
+    [
+      id,
+      `SB-${id.slice(0, 8)}`,
+      o.key,
+      o.state ?? 'monitoring',
+      NOW - 86_400_000,
+      o.lastPresenceAt === undefined ? NOW - MIN : o.lastPresenceAt,
+      o.deadline ?? null,
+      o.stamp ?? NOW,
+    ],
+  );
+  return id;
+}
+
+/** An open gap alert for quarantine `id`, as the watchdog leaves it. */
+async function openGap(db: Database, id: string, status: string, startedAt: number, stamp: number) {
+  const alertId = randomUUID();
+  await db.query(
+    `INSERT INTO alerts (id, quarantine_id, beacon_id, kind, created_at, gap_started_at, status, queue)
+     VALUES ($1, $2, 'SB', 'NO_PRESENCE', $3, $3, $4, 'violation')`,
+    [alertId, id, startedAt, status],
+  );
+  await db.query(
+    'UPDATE quarantines SET open_alert_id = $2, status_changed_at = $3 WHERE id = $1',
+    [id, alertId, stamp],
+  );
+}
+
+/** Counts the looks a cache takes (each is one transaction). */
+function counting(db: Database): Database & { looks: number } {
+  const wrapped = {
+    ...db,
+    looks: 0,
+    transaction: <T>(fn: Parameters<Database['transaction']>[0]) => {
+      wrapped.looks++;
+      return db.transaction(fn) as Promise<T>;
+    },
+  };
+  return wrapped as Database & { looks: number };
+}
+
+for (const target of databaseTargets()) {
+  describe(`status cache (${target.name})`, () => {
+    let db: Database;
+    beforeEach(async () => {
+      db = await target.open();
+      await migrate(db, readMigrations(MIGRATIONS_DIR));
+    });
+    afterEach(() => db.close());
+
+    it('fills at start with every live quarantine and what its relay is told, in pages', async () => {
+      const clear = await insert(db, { key: key('clear') });
+      await insert(db, { key: key('quiet'), lastPresenceAt: NOW - 4 * MIN });
+      await insert(db, { key: key('new'), state: 'registered', lastPresenceAt: null });
+      await insert(db, { key: null, state: 'ended' });
+      const provisional = await insert(db, { key: key('provisional'), deadline: NOW + 20 * MIN });
+      await openGap(db, provisional, 'provisional', NOW - 7 * MIN, NOW);
+      const confirmed = await insert(db, { key: key('confirmed') });
+      await openGap(db, confirmed, 'confirmed', NOW - 30 * MIN, NOW);
+      await db.query(
+        `INSERT INTO absences (id, quarantine_id, starts_at, ends_at, created_at, created_by)
+         VALUES ($1, $2, $3, $4, $3, 'police'), ($5, $2, $6, $7, $6, 'police')`,
+        [randomUUID(), clear, NOW - MIN, NOW + MIN, randomUUID(), NOW - 9 * MIN, NOW - 8 * MIN],
+      );
+
+      const cache = new StatusCache(db, () => NOW, 2);
+      await cache.refresh();
+      assert.equal(cache.size, 5, 'the ended one is left out');
+      const code = (name: string) => cache.statusFor(key(name), NOW)?.code;
+      assert.equal(code('clear'), 'absence');
+      assert.deepEqual(cache.statusFor(key('clear'), NOW + 2 * MIN), {
+        code: 'all_clear',
+        since: NOW - MIN,
+        until: null,
+        serverTime: NOW + 2 * MIN,
+      });
+      assert.equal(code('quiet'), 'not_heard');
+      assert.equal(code('new'), 'not_monitored');
+      assert.deepEqual(cache.statusFor(key('provisional'), NOW), {
+        code: 'warning_grace',
+        since: NOW - 7 * MIN,
+        until: NOW + 20 * MIN,
+        serverTime: NOW,
+      });
+      assert.equal(code('confirmed'), 'reported');
+      assert.equal(code('nobody'), undefined);
+    });
+
+    it('picks up what changed since the last look: ends, registrations, enables, late commits', async () => {
+      const ending = await insert(db, { key: key('ending') });
+      const enabling = await insert(db, {
+        key: key('enabling'),
+        state: 'registered',
+        lastPresenceAt: null,
+      });
+      const cache = new StatusCache(db, () => NOW, 2);
+      await cache.refresh();
+      assert.equal(cache.size, 2);
+
+      await db.query(
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
+        [ending, NOW + 1000],
+      );
+      await db.query(
+        `UPDATE quarantines SET state = 'monitoring', status_changed_at = $2 WHERE id = $1`,
+        [enabling, NOW + 1000],
+      );
+      await insert(db, { key: key('later'), stamp: NOW + 2000 });
+      // Committed now but stamped before the last look by a writer whose clock is behind.
+      await insert(db, { key: key('late'), stamp: NOW - 5000 });
+      await cache.refresh();
+
+      assert.equal(cache.statusFor(key('ending'), NOW), undefined);
+      assert.equal(cache.statusFor(key('enabling'), NOW)?.code, 'all_clear');
+      assert.equal(cache.statusFor(key('later'), NOW)?.code, 'all_clear');
+      assert.equal(cache.statusFor(key('late'), NOW)?.code, 'all_clear');
+      assert.equal(cache.size, 3);
+    });
+
+    it('follows a key from an ended quarantine to the one registered after it', async () => {
+      const k = key('reused');
+      const older = await insert(db, { key: k });
+      const cache = new StatusCache(db, () => NOW, 1);
+      await cache.refresh();
+      await db.query(
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
+        [older, NOW + 1000],
+      );
+      await insert(db, { key: k, state: 'registered', lastPresenceAt: null, stamp: NOW + 1000 });
+      await cache.refresh();
+      assert.equal(cache.statusFor(k, NOW)?.code, 'not_monitored');
+      assert.equal(cache.size, 1);
+    });
+
+    it('takes one look at a time: calls during a look share the next one', async () => {
+      await insert(db, { key: key('one') });
+      const counted = counting(db);
+      const cache = new StatusCache(counted, () => NOW);
+      const first = cache.refresh();
+      const second = cache.refresh();
+      const third = cache.refresh();
+      assert.equal(second, third);
+      await Promise.all([first, second, third]);
+      assert.equal(counted.looks, 2);
+      assert.equal(cache.statusFor(key('one'), NOW)?.code, 'all_clear');
+    });
+  });
+}
