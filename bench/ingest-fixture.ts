@@ -8,9 +8,9 @@ import type { Database } from '../backend-kit/db.js';
 import { migrate, readMigrations } from '../backend-kit/migrations.js';
 import { hashKey, encodePresenceBody } from '../protocol/presence.js';
 import { nodeSuite } from '../protocol/token/keys-node.js';
-import type { BeaconKeys } from '../protocol/token/keys.js';
+import { type BeaconKeys, deriveKeyMaterial } from '../protocol/token/keys.js';
 import { makeToken } from '../protocol/token/make.js';
-import { sealBeaconKey } from '../app-backend/src/kek.js';
+import { sealBeaconKey, sealDerivedKeys } from '../app-backend/src/kek.js';
 import { MIGRATIONS_DIR } from '../app-backend/src/service.js';
 import { seedQuarantines } from './seed.js';
 
@@ -59,16 +59,20 @@ export async function prepareDatabase(
   for (let from = 0; from < people.length; from += chunk) {
     const part = people.slice(from, from + chunk);
     await db.query(
-      `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, window_seconds, state,
-                                registered_at, enabled_at, offset_updated_at, deadline, status_changed_at)
-       SELECT gen_random_uuid(), b, h, 20000, s, $4::int, 'monitoring', $5::bigint, $5, $5, $5 + $4::int * 1000, $5
-         FROM unnest($1::text[], $2::text[], $3::bytea[]) AS u(b, h, s)`,
+      `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, keys_sealed, window_seconds,
+                                state, registered_at, enabled_at, offset_updated_at, deadline, status_changed_at)
+       SELECT gen_random_uuid(), b, h, 20000, s, d, $4::int, 'monitoring', $5::bigint, $5, $5, $5 + $4::int * 1000, $5
+         FROM unnest($1::text[], $2::text[], $3::bytea[], $6::bytea[]) AS u(b, h, s, d)`,
       [
         part.map((p) => p.beaconId),
         part.map((p) => hashKey(Buffer.from(p.skTPast, 'hex'))),
         part.map((p) => sealBeaconKey(kek, p.beaconId, Buffer.from(p.skBeacon, 'hex'))),
         windowSeconds,
         now,
+        part.map((p) => {
+          const { kEnc, kMac } = deriveKeyMaterial(Buffer.from(p.skBeacon, 'hex'));
+          return sealDerivedKeys(kek, p.beaconId, kEnc, kMac);
+        }),
       ],
     );
   }

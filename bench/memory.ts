@@ -20,13 +20,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KeyCache } from '../app-backend/src/key-cache.js';
-import { sealBeaconKey } from '../app-backend/src/kek.js';
+import { sealBeaconKey, sealDerivedKeys } from '../app-backend/src/kek.js';
 import type { StatusInput } from '../app-backend/src/lifecycle.js';
 import { KeyRateLimiter } from '../app-backend/src/rate-limit.js';
 import { StatusTable } from '../app-backend/src/status-table.js';
 import { createDeploymentPki } from '../deploy/pki/pki.js';
 import { encodePresenceBody, hashKey } from '../protocol/presence.js';
-import type { BeaconKeys } from '../protocol/token/keys.js';
+import { type BeaconKeys, deriveKeyMaterial } from '../protocol/token/keys.js';
 import { nodeSuite } from '../protocol/token/keys-node.js';
 import { makeToken } from '../protocol/token/make.js';
 import { median } from './measure.js';
@@ -504,12 +504,17 @@ await seedQuarantines(full.db, N, now, now + 2 * 3_600_000);
 for (let from = 0; from < RELAYS; from += 5000) {
   const ids = Array.from({ length: Math.min(5000, RELAYS - from) }, (_, k) => from + k);
   await full.db.query(
-    `UPDATE quarantines q SET sk_t_past_hash = u.h, sk_beacon_sealed = u.s
-       FROM unnest($1::text[], $2::text[], $3::bytea[]) AS u(beacon_id, h, s) WHERE q.beacon_id = u.beacon_id`,
+    `UPDATE quarantines q SET sk_t_past_hash = u.h, sk_beacon_sealed = u.s, keys_sealed = u.d
+       FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[]) AS u(beacon_id, h, s, d)
+      WHERE q.beacon_id = u.beacon_id`,
     [
       ids.map((i) => `SB-${i}`),
       ids.map((i) => hashKey(skTPastOf(i))),
       ids.map((i) => sealBeaconKey(kek, `SB-${i}`, skBeaconOf(i))),
+      ids.map((i) => {
+        const { kEnc, kMac } = deriveKeyMaterial(skBeaconOf(i));
+        return sealDerivedKeys(kek, `SB-${i}`, kEnc, kMac);
+      }),
     ],
   );
 }

@@ -1,10 +1,11 @@
 /**
  * `npm run bench:token`: token verification on one core, @noble against node:crypto, each next to
  * the raw primitives of the same library measured in the same run; then the app backend's real
- * path per presence request — the key lookup (key-cache.ts: unseal SK_BEACON under the KEK and two
- * HKDF expansions on a miss) and 5 × authenticateToken — warm (key cached) and cold (a miss, as
- * at 1M quarantines uploading every 5 minutes through a 100,000-key cache), against 5 × the raw
- * primitive. Last, what a cold miss would cost with the derived keys kept differently. Rounds
+ * path per presence request — the key lookup (key-cache.ts: on a miss, open K_enc ‖ K_mac sealed
+ * under the KEK; for a row from before migration 004, unseal SK_BEACON and run the HKDF) and
+ * 5 × authenticateToken — warm (key cached) and cold (a miss, as at 1M quarantines uploading every
+ * 5 minutes through a 10,000-key cache), against 5 × the raw primitive. Last, what a cold miss
+ * would cost with the derived keys kept differently. Rounds
  * alternate between cases so machine noise hits them alike; medians of CPU time are reported.
  */
 import { cbc } from '@noble/ciphers/aes.js';
@@ -28,7 +29,7 @@ import {
 import { HKDF_INFO_ENC, HKDF_INFO_MAC } from '../protocol/token/constants.js';
 import { makeToken } from '../protocol/token/make.js';
 import { authenticateToken } from '../protocol/token/open.js';
-import { openBeaconKey, sealBeaconKey } from '../app-backend/src/kek.js';
+import { openBeaconKey, sealBeaconKey, sealDerivedKeys } from '../app-backend/src/kek.js';
 import { KeyCache } from '../app-backend/src/key-cache.js';
 import { machine, median } from './measure.js';
 import { type Figure, atLeast, writeReport } from './report.js';
@@ -60,7 +61,7 @@ interface Beacon {
   beaconId: string;
   sk: Uint8Array;
   sealed: Uint8Array;
-  /** K_enc ‖ K_mac sealed under the KEK, as a "store the derived keys" migration would keep them. */
+  /** K_enc ‖ K_mac sealed under the KEK, as registration stores them since migration 004. */
   sealedDerived: Uint8Array;
   kEnc: Uint8Array;
   kMac: Uint8Array;
@@ -78,7 +79,7 @@ const beacons: Beacon[] = Array.from({ length: BEACONS }, (_, i) => {
     beaconId,
     sk,
     sealed: sealBeaconKey(kek, beaconId, sk),
-    sealedDerived: sealBeaconKey(kek, beaconId, Buffer.concat([kEnc, kMac])),
+    sealedDerived: sealDerivedKeys(kek, beaconId, kEnc, kMac),
     kEnc,
     kMac,
     tokens: Array.from({ length: TOKENS_PER_REQUEST }, (_, k) =>
@@ -144,6 +145,7 @@ const warmCache = new KeyCache(kek, BEACONS);
 // Half the beacons fit: cycling through all of them misses every time, as 1M keys cycling
 // through a 100,000-key cache do.
 const coldCache = new KeyCache(kek, BEACONS / 2);
+const coldCacheSk = new KeyCache(kek, BEACONS / 2);
 const nobleWarm = new Map(beacons.map((b) => [b.id, b.keys.noble]));
 
 // Each case is one presence request: the same beacon's 5 tokens. "raw" is the library's primitive
@@ -195,9 +197,13 @@ const cases: Record<string, (i: number) => void> = {
     const b = at(i);
     verifyAll(b, warmCache.keysFor(b.id, b.beaconId, b.sealed));
   },
-  'service, node:crypto, cold (unseal + import)': (i) => {
+  'service, node:crypto, cold (open sealed K_enc ‖ K_mac)': (i) => {
     const b = at(i);
-    verifyAll(b, coldCache.keysFor(b.id, b.beaconId, b.sealed));
+    verifyAll(b, coldCache.keysFor(b.id, b.beaconId, b.sealed, b.sealedDerived));
+  },
+  'service, node:crypto, cold, row before migration 004 (unseal SK + HKDF)': (i) => {
+    const b = at(i);
+    verifyAll(b, coldCacheSk.keysFor(b.id, b.beaconId, b.sealed, null));
   },
   'service path on noble, warm': (i) => {
     const b = at(i);
@@ -217,11 +223,6 @@ const cases: Record<string, (i: number) => void> = {
     sk.fill(0);
     verifyAll(b, new RawNodeKeys(d.kEnc, d.kMac));
   },
-  'fix: cold, K_enc ‖ K_mac stored sealed (unseal 48 B), key bytes': (i) => {
-    const b = at(i);
-    const k = openBeaconKey48(b.beaconId, b.sealedDerived);
-    verifyAll(b, new RawNodeKeys(k.subarray(0, 16), k.subarray(16)));
-  },
   'fix: resident slab of raw derived keys (48 B each)': (i) => {
     const b = at(i);
     const o = (i % BEACONS) * 48;
@@ -234,16 +235,6 @@ const cases: Record<string, (i: number) => void> = {
     void (nodeSuite as TokenCryptoSuite).importKeys(at(i).sk),
   'part: noble key import (HKDF ×2)': (i) => void nobleSuite.importKeys(at(i).sk),
 };
-
-/** kek.ts's unseal for a 48-byte payload (kek.ts checks for 32). */
-function openBeaconKey48(beaconId: string, sealed: Uint8Array): Buffer {
-  const b = Buffer.from(sealed);
-  const d = createDecipheriv('aes-256-gcm', kek, b.subarray(1, 13)).setAAD(
-    Buffer.from(beaconId, 'utf8'),
-  );
-  d.setAuthTag(b.subarray(b.length - 16));
-  return Buffer.concat([d.update(b.subarray(13, b.length - 16)), d.final()]);
-}
 
 // Every case once over every beacon: each throws if a token it should accept is refused.
 for (const fn of Object.values(cases)) for (let i = 0; i < BEACONS; i++) fn(i);
@@ -266,11 +257,11 @@ const rawNode = Math.max(get('node:crypto raw, KeyObject'), get('node:crypto raw
 const rawNoble = Math.max(get('noble raw, HMAC key state prepared'), get('noble raw, HMAC keyed'));
 const ratios = {
   nodeWarm: get('service, node:crypto, warm') / rawNode,
-  nodeCold: get('service, node:crypto, cold') / rawNode,
+  nodeCold: get('service, node:crypto, cold (open') / rawNode,
+  nodeColdSk: get('service, node:crypto, cold, row before') / rawNode,
   nobleWarm: get('service path on noble, warm') / rawNoble,
   nobleCold: get('service path on noble, cold') / rawNoble,
   fixHmacHkdf: get('fix: cold, HKDF as 3 HMACs') / rawNode,
-  fixSealedDerived: get('fix: cold, K_enc') / rawNode,
   fixSlab: get('fix: resident slab') / rawNode,
   nodeOverNoble: get('service, node:crypto, warm') / get('service path on noble, warm'),
 };
@@ -285,7 +276,7 @@ const memoryPerKey = (() => {
   const held = new KeyCache(kek, MEMORY_SAMPLE);
   for (let i = 0; i < MEMORY_SAMPLE; i++) {
     const b = at(i);
-    held.keysFor(`m-${i}`, b.beaconId, b.sealed);
+    held.keysFor(`m-${i}`, b.beaconId, b.sealed, b.sealedDerived);
   }
   gc?.();
   const after = process.memoryUsage();
@@ -334,7 +325,7 @@ writeReport(
       nodeLabel,
     ),
     share(
-      'service verification, node:crypto, key-cache miss (cold)',
+      'service verification, node:crypto, key-cache miss (cold: open sealed K_enc ‖ K_mac)',
       ratios.nodeCold,
       rawNode,
       nodeLabel,
@@ -342,8 +333,8 @@ writeReport(
     share('service path on @noble, warm', ratios.nobleWarm, rawNoble, nobleLabel),
     share('service path on @noble, cold', ratios.nobleCold, rawNoble, nobleLabel),
     share(
-      'cold, if K_enc ‖ K_mac were stored sealed (no HKDF)',
-      ratios.fixSealedDerived,
+      'cold, a row from before migration 004 (unseal SK_BEACON + HKDF)',
+      ratios.nodeColdSk,
       rawNode,
       nodeLabel,
     ),

@@ -1,16 +1,17 @@
 import type { BeaconKeys } from '../../protocol/token/keys.js';
-import { nodeSuite } from '../../protocol/token/keys-node.js';
-import { openBeaconKey } from './kek.js';
+import { nodeKeysFromDerived, nodeSuite } from '../../protocol/token/keys-node.js';
+import { openBeaconKey, openDerivedKeys } from './kek.js';
 
 /**
  * A relay uploads every 5 minutes, so the cache hits only while it holds every relay active in one
- * cycle, and an entry costs ~1.4 KB of RSS (two node:crypto KeyObjects). 10,000 covers a city in
- * ~14 MB; at national scale no affordable size hits, so more would only cost memory (bench:memory).
+ * cycle. An entry holds K_enc ‖ K_mac as bytes (~0.3 KB; a row from before migration 004, two
+ * KeyObjects, ~1.2 KB). 10,000 covers a city; at national scale no affordable size hits, which is
+ * why a miss opens the sealed derived keys (one AES-GCM open) instead of running the HKDF.
  */
 const DEFAULT_LIMIT = 10_000;
 
 /**
- * Imported beacon keys per quarantine, so a relay's next batch skips the unseal and the HKDF.
+ * Imported beacon keys per quarantine, so a relay's next batch skips the unseal.
  * Bounded: the oldest entry goes first, and a key is only ever one unseal away.
  */
 export class KeyCache {
@@ -24,12 +25,18 @@ export class KeyCache {
     private readonly limit = DEFAULT_LIMIT,
   ) {}
 
-  keysFor(id: string, beaconId: string, sealed: Uint8Array): BeaconKeys {
+  /** `sealedDerived` when the row has it (registered since migration 004), else SK_BEACON derived here. */
+  keysFor(
+    id: string,
+    beaconId: string,
+    sealed: Uint8Array,
+    sealedDerived: Uint8Array | null = null,
+  ): BeaconKeys {
     const cached = this.#keys.get(id);
     if (cached) return cached;
-    const sk = openBeaconKey(this.kek, beaconId, sealed);
-    const keys = nodeSuite.importKeys(sk);
-    sk.fill(0);
+    const keys = sealedDerived
+      ? this.#fromDerived(beaconId, sealedDerived)
+      : this.#fromSk(beaconId, sealed);
     if (this.#order.length < this.limit) this.#order.push(id);
     else {
       // A forgotten id may still sit in the ring: evicting it again only costs a later miss.
@@ -41,7 +48,21 @@ export class KeyCache {
     return keys;
   }
 
-  /** Drop the keys of a quarantine that ended (its sealed key was deleted). */
+  #fromDerived(beaconId: string, sealed: Uint8Array): BeaconKeys {
+    const { kEnc, kMac } = openDerivedKeys(this.kek, beaconId, sealed);
+    return nodeKeysFromDerived(kEnc, kMac);
+  }
+
+  #fromSk(beaconId: string, sealed: Uint8Array): BeaconKeys {
+    const sk = openBeaconKey(this.kek, beaconId, sealed);
+    try {
+      return nodeSuite.importKeys(sk);
+    } finally {
+      sk.fill(0);
+    }
+  }
+
+  /** Drop the keys of a quarantine that ended (its sealed keys were deleted). */
   forget(id: string): void {
     this.#keys.delete(id);
   }

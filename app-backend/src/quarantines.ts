@@ -3,8 +3,20 @@ import { z } from 'zod';
 import type { Database, Queryable } from '../../backend-kit/db.js';
 import { badRequest, conflict, notFound } from '../../backend-kit/errors.js';
 import { hexToBytes } from '../../protocol/bytes.js';
-import { sealBeaconKey } from './kek.js';
+import { sealBeaconKey, sealDerivedKeys } from './kek.js';
 import { hashKey } from '../../protocol/presence.js';
+import { deriveKeyMaterial } from '../../protocol/token/keys.js';
+
+/** K_enc ‖ K_mac sealed for the validator; the derived bytes are wiped once sealed. */
+function sealedDerived(kek: Buffer, beaconId: string, skBeacon: Uint8Array): Buffer {
+  const { kEnc, kMac } = deriveKeyMaterial(skBeacon);
+  try {
+    return sealDerivedKeys(kek, beaconId, kEnc, kMac);
+  } finally {
+    kEnc.fill(0);
+    kMac.fill(0);
+  }
+}
 
 const hex32 = z.string().regex(/^[0-9a-f]{64}$/);
 export const beaconIdSchema = z.string().regex(/^[A-Za-z0-9-]{1,32}$/);
@@ -53,21 +65,23 @@ export async function registerQuarantine(
     [r.beaconId],
   );
   const enabledAt = pending[0]?.enabled_at ?? null;
+  const skBeacon = hexToBytes(r.skBeacon);
   const windowSeconds = r.windowSeconds ?? windowDefault;
   await tx.query(
-    `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, window_seconds, state, registered_at, enabled_at, offset_updated_at, deadline, status_changed_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $8)`,
+    `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, keys_sealed, window_seconds, state, registered_at, enabled_at, offset_updated_at, deadline, status_changed_at)
+     VALUES ($1, $2, $3, $4, $5, $11, $6, $7, $8, $9, $8, $10, $8)`,
     [
       id,
       r.beaconId,
       keyHash,
       r.tPast,
-      sealBeaconKey(kek, r.beaconId, hexToBytes(r.skBeacon)),
+      sealBeaconKey(kek, r.beaconId, skBeacon),
       windowSeconds,
       enabledAt === null ? 'registered' : 'monitoring',
       now,
       enabledAt,
       enabledAt === null ? null : now + windowSeconds * 1000,
+      sealedDerived(kek, r.beaconId, skBeacon),
     ],
   );
   return id;
@@ -106,7 +120,7 @@ export async function enableMonitoring(
 export async function endQuarantine(tx: Queryable, beaconId: string, now: number): Promise<string> {
   await tx.query('DELETE FROM pending_enables WHERE beacon_id = $1', [beaconId]);
   const { rows } = await tx.query<{ id: string }>(
-    `UPDATE quarantines SET state = 'ended', ended_at = $2, status_changed_at = $2, sk_t_past_hash = NULL, sk_beacon_sealed = NULL, deadline = NULL, open_alert_id = NULL
+    `UPDATE quarantines SET state = 'ended', ended_at = $2, status_changed_at = $2, sk_t_past_hash = NULL, sk_beacon_sealed = NULL, keys_sealed = NULL, deadline = NULL, open_alert_id = NULL
       WHERE beacon_id = $1 AND state <> 'ended' RETURNING id`,
     [beaconId, now],
   );

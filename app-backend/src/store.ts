@@ -56,6 +56,8 @@ export interface Stored {
 export interface StoredWithKey extends Stored {
   readonly keyHash: string;
   readonly sealedKey: Uint8Array;
+  /** K_enc ‖ K_mac sealed (migration 004); null for a row registered before it. */
+  readonly sealedDerived: Uint8Array | null;
 }
 
 const STATE_SELECT = `q.id, q.beacon_id, q.state, q.window_seconds, q.registered_at, q.enabled_at, q.last_presence_at,
@@ -125,9 +127,14 @@ export async function loadByKeyHash(
   keyHashes: readonly string[],
 ): Promise<Map<string, StoredWithKey>> {
   const { rows } = await db.query<
-    Row & GapRow & { sk_t_past_hash: string; sk_beacon_sealed: Uint8Array }
+    Row &
+      GapRow & {
+        sk_t_past_hash: string;
+        sk_beacon_sealed: Uint8Array;
+        keys_sealed: Uint8Array | null;
+      }
   >(
-    `SELECT ${STATE_SELECT}, q.sk_t_past_hash, q.sk_beacon_sealed, g.*
+    `SELECT ${STATE_SELECT}, q.sk_t_past_hash, q.sk_beacon_sealed, q.keys_sealed, g.*
        FROM unnest($1::text[]) AS h(hash)
       CROSS JOIN LATERAL (SELECT ${ROW_VERSION} FROM quarantines q
                            WHERE q.sk_t_past_hash = h.hash AND q.state <> 'ended' LIMIT 1) q
@@ -138,7 +145,11 @@ export async function loadByKeyHash(
   for (const r of rows)
     out.set(
       r.sk_t_past_hash,
-      Object.assign(toStored(r, r), { keyHash: r.sk_t_past_hash, sealedKey: r.sk_beacon_sealed }),
+      Object.assign(toStored(r, r), {
+        keyHash: r.sk_t_past_hash,
+        sealedKey: r.sk_beacon_sealed,
+        sealedDerived: r.keys_sealed,
+      }),
     );
   return out;
 }

@@ -222,7 +222,7 @@ export class PresenceValidator {
       }
       const id = q.state.id;
       requestAt.set(id, Math.max(requestAt.get(id) ?? 0, request.receivedAt));
-      const keys = this.#keys.keysFor(id, q.state.beaconId, q.sealedKey);
+      const keys = this.#keys.keysFor(id, q.state.beaconId, q.sealedKey, q.sealedDerived);
       let list = tokensOf.get(id);
       if (!list) {
         tokensOf.set(id, (list = []));

@@ -401,10 +401,16 @@ for (const target of databaseTargets()) {
       await monitored(h, b);
       assert.equal((await police(h, `/internal/v1/beacons/${b.beaconId}/end`)).status, 200);
       const { rows } = await db.query<Record<string, unknown>>(
-        'SELECT sk_t_past_hash, sk_beacon_sealed, state, deadline FROM quarantines',
+        'SELECT sk_t_past_hash, sk_beacon_sealed, keys_sealed, state, deadline FROM quarantines',
       );
       assert.deepEqual(rows, [
-        { sk_t_past_hash: null, sk_beacon_sealed: null, state: 'ended', deadline: null },
+        {
+          sk_t_past_hash: null,
+          sk_beacon_sealed: null,
+          keys_sealed: null,
+          state: 'ended',
+          deadline: null,
+        },
       ]);
       h.clock.advance(30 * MIN);
       assert.equal(steps(await h.backend.watchdog()), 0);

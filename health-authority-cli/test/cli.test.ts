@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Database, openDatabase } from '../../backend-kit/db.js';
-import { openBeaconKey } from '../../app-backend/src/kek.js';
+import { openBeaconKey, openDerivedKeys } from '../../app-backend/src/kek.js';
+import { deriveKeyMaterial } from '../../protocol/token/keys.js';
 import {
   type Harness,
   PoliceStub,
@@ -118,11 +119,12 @@ describe('health-authority CLI against a real app backend', function () {
     const { rows } = await db.query<{
       sk_t_past_hash: string | null;
       sk_beacon_sealed: Uint8Array | null;
+      keys_sealed: Uint8Array | null;
       t_past: number;
       window_seconds: number;
       state: string;
     }>(
-      'SELECT sk_t_past_hash, sk_beacon_sealed, t_past, window_seconds, state FROM quarantines WHERE beacon_id = $1',
+      'SELECT sk_t_past_hash, sk_beacon_sealed, keys_sealed, t_past, window_seconds, state FROM quarantines WHERE beacon_id = $1',
       [beaconId],
     );
     return rows;
@@ -251,6 +253,11 @@ describe('health-authority CLI against a real app backend', function () {
         c.skBeacon,
         'the SK_BEACON the app backend holds is the one from the sealed file',
       );
+      assert.ok(stored.keys_sealed, 'K_enc ‖ K_mac stored sealed');
+      const derived = deriveKeyMaterial(c.skBeacon);
+      const opened = openDerivedKeys(h.config.kek, c.beaconId, stored.keys_sealed);
+      assert.deepEqual(new Uint8Array(opened.kMac), derived.kMac);
+      assert.deepEqual(new Uint8Array(opened.kEnc), derived.kEnc);
       assert.deepEqual((await readdir(dir)).sort(), before, 'no file written or removed');
     });
 
@@ -301,6 +308,7 @@ describe('health-authority CLI against a real app backend', function () {
       assert.equal(stored?.state, 'ended');
       assert.equal(stored?.sk_t_past_hash, null);
       assert.equal(stored?.sk_beacon_sealed, null);
+      assert.equal(stored?.keys_sealed, null);
 
       const again = await runMain(['end', ...conn(), '--beacon', c.beaconId]);
       assert.equal(again.code, 3);
