@@ -29,7 +29,7 @@ const RATE = Number(env.BENCH_RATE ?? 200);
 const STEADY_SECONDS = Number(env.BENCH_STEADY_SECONDS ?? 60);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 2);
 // The production defaults (app-backend/src/config.ts: APP_WATCHDOG_INTERVAL_MS, APP_DELIVERY_INTERVAL_MS).
-const WATCHDOG_MS = Number(env.BENCH_WATCHDOG_INTERVAL_MS ?? 5000);
+const WATCHDOG_MS = Number(env.BENCH_WATCHDOG_INTERVAL_MS ?? 1000);
 const DELIVERY_MS = Number(env.BENCH_DELIVERY_INTERVAL_MS ?? 1000);
 /** The baseline client's connections: as many as the app backend's sender keeps. */
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 32);

@@ -86,8 +86,8 @@ async function app(): Promise<{ port: number; backend: AppBackend }> {
       kek,
       healthAuthority: { publicKey: '', issuer: 'health-authority', audience: 'bench' },
       police: { url: 'https://127.0.0.1:9', identity: 'police-backend' },
-      // Production's cadences: the watchdog every 5 s; nothing to deliver to.
-      watchdogIntervalMs: 5000,
+      // Production's cadences: the watchdog every second; nothing to deliver to.
+      watchdogIntervalMs: 1000,
       deliveryIntervalMs: 600_000,
       presencePer10Min: 1_000_000_000,
       logLevel: 'warn',

@@ -160,7 +160,7 @@ export function loadConfig(env: Env = process.env): AppBackendConfig {
         7 * 86_400,
       ),
     },
-    watchdogIntervalMs: int('APP_WATCHDOG_INTERVAL_MS', 5000, 100, 600_000),
+    watchdogIntervalMs: int('APP_WATCHDOG_INTERVAL_MS', 1000, 100, 600_000),
     deliveryIntervalMs: int('APP_DELIVERY_INTERVAL_MS', 1000, 50, 600_000),
     presencePer10Min: int('APP_PRESENCE_PER_10MIN', 20, 1, 1_000_000_000),
     logLevel: env.APP_LOG_LEVEL ?? 'info',
