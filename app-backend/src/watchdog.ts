@@ -44,9 +44,9 @@ export interface WatchdogResult {
 /**
  * Move every monitored quarantine whose deadline has passed one step along the gap lifecycle
  * (docs/alerts.md). Reads only due rows (partial index on deadline) and skips rows another
- * instance holds, so several instances together take each step once. In a backlog (a batch came
- * back full) the tick goes on until fewer rows are due, and a row still due after its step takes
- * the next one too.
+ * instance holds, so several instances together take each step once. A row still due after its
+ * step takes the next one in the same tick; in a backlog (a batch came back full) the tick goes
+ * on until fewer rows are due.
  */
 export async function watchdogTick(
   db: Database,
@@ -68,9 +68,6 @@ export async function watchdogTick(
     [now],
   );
   if (!due.length) return total;
-  // A backlog: more due rows than a batch. The tick then goes on until fewer are due, and takes
-  // rows still due after a step their next step too, in the same transaction.
-  let backlog = false;
   const batch = () =>
     db.transaction(async (tx) => {
       await lookUpEachRow(tx);
@@ -89,13 +86,14 @@ export async function watchdogTick(
         rows.map((r) => r.id),
         now,
       );
-      backlog ||= rows.length === BATCH;
       const writes = newWrites();
+      // A row still due after its step (a gap whose grace is already over) takes the next one now:
+      // at most two steps, as only opening a gap hands the row back.
       for (const r of rows) {
         let next: DueRow | null = r;
         do
           next = await step(tx, writes, next, absences.get(r.id) ?? [], rules, now, total, metrics);
-        while (next && backlog);
+        while (next);
       }
       await flushWrites(tx, writes, now);
       return rows.length;
