@@ -35,7 +35,9 @@ export async function startServer(
 ): Promise<ServerProcess> {
   const child: ChildProcess = fork(script, [], {
     env: { ...process.env, BENCH_SERVER: JSON.stringify(spec) },
-    execArgv: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    execArgv: profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${spec.mode}.cpuprofile`]
+      : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {

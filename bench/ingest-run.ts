@@ -115,8 +115,8 @@ export class IngestRun {
     });
   }
 
-  startBare(): Promise<ServerProcess> {
-    return startServer({ mode: 'bare', ...this.#common });
+  startBare(profileDir?: string): Promise<ServerProcess> {
+    return startServer({ mode: 'bare', ...this.#common }, profileDir);
   }
 
   /** An app backend process on the run's database (PGlite: its own, prepared in the child). */

@@ -11,7 +11,7 @@
  * 2. Latency at 70 % of the app's maximum (autocannon's overallRate), the bare server at the same
  *    rate as its baseline; dummy and real answers' latencies apart, as an observer would see them.
  *
- * BENCH_PROFILE=<dir> runs the app under `--cpu-prof` (the profile lands in <dir>);
+ * BENCH_PROFILE=<dir> runs both servers under `--cpu-prof` (app.cpuprofile, bare.cpuprofile in <dir>);
  * BENCH_PHASES=profile runs only the app with the mix, for such a profile.
  */
 import { type Round, IngestRun, printRound } from './ingest-run.js';
@@ -40,7 +40,7 @@ const run = await IngestRun.open({
   real: REAL,
   connections: CONNECTIONS,
 });
-const bare = await run.startBare();
+const bare = await run.startBare(PROFILE);
 const app = await run.startApp(PROFILE);
 const { database } = run;
 
