@@ -145,6 +145,8 @@ export class PresenceValidator {
    */
   enqueue(request: PresenceRequest, registered = false): boolean {
     if (this.#queue.length >= this.deps.maxQueue) return false;
+    // Nothing to verify or record (a dummy): admitted, never queued.
+    if (!registered && request.tokens.length === 0) return true;
     this.#queue.push({ ...request, registered });
     this.deps.metrics.queueDepth.set(this.#queue.length);
     return true;
