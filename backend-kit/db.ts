@@ -95,10 +95,25 @@ const int8AsNumber = ((oid: number, format?: 'text' | 'binary') =>
     ? (v: string) => Number(v)
     : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser;
 
+/**
+ * A fresh cluster's data directory, dumped from the first throw-away database a process opens:
+ * the next ones load it instead of running initdb again (~0.3 s instead of ~1.2 s each).
+ */
+let freshCluster: Promise<Blob> | undefined;
+
 async function openPglite(options: DatabaseOptions): Promise<Database> {
-  const db = await PGlite.create(options.dataDir ?? 'memory://', {
+  const dataDir = options.dataDir ?? 'memory://';
+  const throwaway = dataDir === 'memory://';
+  const template = throwaway ? await freshCluster?.catch(() => undefined) : undefined;
+  const db = await PGlite.create(dataDir, {
     parsers: { [INT8_OID]: (v: string) => Number(v) },
+    ...(template ? { loadDataDir: template } : {}),
   });
+  if (throwaway && !template) {
+    // Before anything is written to it; a failed dump only means the next open runs initdb.
+    const dump = (freshCluster = db.dumpDataDir('none'));
+    await dump.catch(() => (freshCluster = undefined));
+  }
   if (options.schema) {
     await db.exec(
       `CREATE SCHEMA IF NOT EXISTS ${options.schema}; SET search_path TO ${options.schema}`,
