@@ -35,9 +35,15 @@ export async function startServer(
 ): Promise<ServerProcess> {
   const child: ChildProcess = fork(script, [], {
     env: { ...process.env, BENCH_SERVER: JSON.stringify(spec) },
-    execArgv: profileDir
-      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${spec.mode}.cpuprofile`]
-      : [],
+    execArgv: [
+      // Node flags for the app only (e.g. --max-semi-space-size), to measure what they cost.
+      ...(spec.mode === 'app'
+        ? (process.env.BENCH_APP_NODE_OPTIONS ?? '').split(' ').filter(Boolean)
+        : []),
+      ...(profileDir
+        ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${spec.mode}.cpuprofile`]
+        : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
