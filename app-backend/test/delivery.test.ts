@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { type Server, createServer } from 'node:https';
+import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Database } from '../../backend-kit/db.js';
 import { migrate, readMigrations } from '../../backend-kit/migrations.js';
@@ -12,7 +12,7 @@ import { type PoliceHarness, startPolice } from '../../police-backend/test/harne
 import { AlertDelivery, type DeliveryOptions } from '../src/delivery.js';
 import { createMetrics } from '../src/metrics.js';
 import { MIGRATIONS_DIR } from '../src/service.js';
-import { T0 } from './harness.js';
+import { T0, listenAsPolice } from './harness.js';
 
 const LEASE_MS = 30_000;
 
@@ -57,46 +57,30 @@ class RecordingPolice {
   }
 
   async up(): Promise<void> {
-    const pki = await testPki();
-    const server = createServer(
-      {
-        cert: pki.policeBackend.cert,
-        key: pki.policeBackend.key,
-        ca: pki.ca.cert,
-        requestCert: true,
-        rejectUnauthorized: true,
-      },
-      (req, res) => {
-        const chunks: Buffer[] = [];
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('end', () => {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Omit<Received, 'key'>;
-          const r: Received = {
-            key: String(req.headers['idempotency-key']),
-            alertId: body.alertId,
-            beaconId: body.beaconId,
-            kind: body.kind,
-          };
-          if (this.#held.some((h) => h.r.beaconId === r.beaconId)) this.overlaps.push(r.alertId);
-          this.received.push(r);
-          this.#wake();
-          const answer = this.answer(r);
-          if (answer === 'hang') return;
-          this.#held.push({
-            r,
-            send: () => res.writeHead(answer, { 'content-type': 'application/json' }).end('{}'),
-          });
-          this.maxInFlight = Math.max(this.maxInFlight, this.#held.length);
-          clearTimeout(this.#flush);
-          if (this.#held.length >= this.holdFor) this.#answerAll();
-          // Fewer than holdFor are coming (the end of the queue): answer those there are.
-          else this.#flush = setTimeout(() => this.#answerAll(), 20);
-        });
-      },
-    );
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', () => resolve()));
-    this.port = (server.address() as AddressInfo).port;
-    this.#server = server;
+    this.#server = await listenAsPolice(this.port, (req, raw, res) => {
+      const body = JSON.parse(raw.toString('utf8')) as Omit<Received, 'key'>;
+      const r: Received = {
+        key: String(req.headers['idempotency-key']),
+        alertId: body.alertId,
+        beaconId: body.beaconId,
+        kind: body.kind,
+      };
+      if (this.#held.some((h) => h.r.beaconId === r.beaconId)) this.overlaps.push(r.alertId);
+      this.received.push(r);
+      this.#wake();
+      const answer = this.answer(r);
+      if (answer === 'hang') return;
+      this.#held.push({
+        r,
+        send: () => res.writeHead(answer, { 'content-type': 'application/json' }).end('{}'),
+      });
+      this.maxInFlight = Math.max(this.maxInFlight, this.#held.length);
+      clearTimeout(this.#flush);
+      if (this.#held.length >= this.holdFor) this.#answerAll();
+      // Fewer than holdFor are coming (the end of the queue): answer those there are.
+      else this.#flush = setTimeout(() => this.#answerAll(), 20);
+    });
+    this.port = (this.#server.address() as AddressInfo).port;
   }
 
   /** Answers, newest first: an unordered sender's later message would be stored first. */

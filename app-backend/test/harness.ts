@@ -2,6 +2,7 @@ import type { AlertMessage } from '../src/store.js';
 import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import jwt from 'jsonwebtoken';
 import type { Database } from '../../backend-kit/db.js';
 import { bytesToHex } from '../../protocol/bytes.js';
@@ -50,6 +51,33 @@ export function authorityJwt(body: string, now: number, o: JwtOverrides = {}): s
   });
 }
 
+/**
+ * An HTTPS server with the police backend's certificate that requires the app backend's client
+ * certificate, on `port` (0: any), handing each request's whole body to `handle`.
+ */
+export async function listenAsPolice(
+  port: number,
+  handle: (req: IncomingMessage, body: Buffer, res: ServerResponse) => void,
+): Promise<Server> {
+  const pki = await testPki();
+  const server = createServer(
+    {
+      cert: pki.policeBackend.cert,
+      key: pki.policeBackend.key,
+      ca: pki.ca.cert,
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => handle(req, Buffer.concat(chunks), res));
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+  return server;
+}
+
 /** A police backend stand-in on real mutual TLS: records alerts by idempotency key; can go down and up. */
 export class PoliceStub {
   readonly received: { id: string; body: AlertMessage }[] = [];
@@ -59,32 +87,15 @@ export class PoliceStub {
   port = 0;
 
   async up(): Promise<void> {
-    const pki = await testPki();
-    const server = createServer(
-      {
-        cert: pki.policeBackend.cert,
-        key: pki.policeBackend.key,
-        ca: pki.ca.cert,
-        requestCert: true,
-        rejectUnauthorized: true,
-      },
-      (req, res) => {
-        const chunks: Buffer[] = [];
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('end', () => {
-          const id = String(req.headers['idempotency-key']);
-          this.received.push({
-            id,
-            body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as AlertMessage,
-          });
-          if (this.dropBeforeAnswer) return void req.socket.destroy();
-          res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-        });
-      },
-    );
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', () => resolve()));
-    this.port = (server.address() as AddressInfo).port;
-    this.#server = server;
+    this.#server = await listenAsPolice(this.port, (req, body, res) => {
+      this.received.push({
+        id: String(req.headers['idempotency-key']),
+        body: JSON.parse(body.toString('utf8')) as AlertMessage,
+      });
+      if (this.dropBeforeAnswer) return void req.socket.destroy();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    this.port = (this.#server.address() as AddressInfo).port;
   }
 
   async down(): Promise<void> {
