@@ -84,6 +84,7 @@ export async function registerQuarantine(
       sealedDerived(kek, r.beaconId, skBeacon),
     ],
   );
+  skBeacon.fill(0); // sealed twice above; no clear copy outlives the request
   return id;
 }
 
