@@ -66,6 +66,9 @@ export async function registerQuarantine(
   );
   const enabledAt = pending[0]?.enabled_at ?? null;
   const skBeacon = hexToBytes(r.skBeacon);
+  const sealed = sealBeaconKey(kek, r.beaconId, skBeacon);
+  const sealedKeys = sealedDerived(kek, r.beaconId, skBeacon);
+  skBeacon.fill(0); // sealed twice: no clear copy outlives this line
   const windowSeconds = r.windowSeconds ?? windowDefault;
   await tx.query(
     `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, keys_sealed, window_seconds, state, registered_at, enabled_at, offset_updated_at, deadline, status_changed_at)
@@ -75,16 +78,15 @@ export async function registerQuarantine(
       r.beaconId,
       keyHash,
       r.tPast,
-      sealBeaconKey(kek, r.beaconId, skBeacon),
+      sealed,
       windowSeconds,
       enabledAt === null ? 'registered' : 'monitoring',
       now,
       enabledAt,
       enabledAt === null ? null : now + windowSeconds * 1000,
-      sealedDerived(kek, r.beaconId, skBeacon),
+      sealedKeys,
     ],
   );
-  skBeacon.fill(0); // sealed twice above; no clear copy outlives the request
   return id;
 }
 
