@@ -98,7 +98,8 @@ for (const target of databaseTargets()) {
     });
 
     it('waits for a transaction writing the row, then decides again on what it wrote', async function () {
-      // PGlite has one connection: no transaction runs beside another there.
+      // Reason: PGlite has one connection, so no transaction runs beside another there; this
+      // runs on PostgreSQL (CI sets DATABASE_URL).
       if (target.name !== 'PostgreSQL') this.skip();
       const [key] = (await seed(db, 1)) as [string];
       const stale = (await loadByKeyHash(db, [key])).get(key) as StoredWithKey;

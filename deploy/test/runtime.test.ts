@@ -243,7 +243,8 @@ describe('health check and proxy against running backends', function () {
 
   it("reports the police backend healthy on the officers' listener", async function () {
     if (!existsSync(join(DASHBOARD_DIR, 'index.html'))) {
-      // The dashboard is built by `npm run build`; without it the page (and the check) is 404.
+      // Reason: the dashboard is built by `npm run build` (npm test always builds it first);
+      // without it the page (and the check) is 404.
       console.log(`      (skipped: ${DASHBOARD_DIR} is not built; run npm run build)`);
       this.skip();
     }
@@ -256,6 +257,7 @@ describe('health check and proxy against running backends', function () {
       existsSync,
     );
     if (!haproxy) {
+      // Reason: HAProxy is a Debian package; `.ci/run` installs it, so CI always runs this.
       console.log('      (skipped: HAProxy is not installed; apt-get install haproxy runs it)');
       this.skip();
     }

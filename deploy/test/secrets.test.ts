@@ -111,6 +111,7 @@ describe('deployment secrets folder (deploy/setup)', function () {
 
   it('gives each file to the container user that reads it (as root)', async function () {
     if (process.getuid?.() !== 0) {
+      // Reason: chown needs root; CI runs as root, so it runs there.
       console.log('      (skipped: changing owners needs root)');
       this.skip();
     }
