@@ -28,22 +28,12 @@ import { randomStatusNode, sealStatusNode } from '../protocol/presence-status-no
 import { PRESENCE_BODY_LENGTH, encodePresenceBody, hashKey } from '../protocol/presence.js';
 import { nodeSuite } from '../protocol/token/keys-node.js';
 import { makeToken } from '../protocol/token/make.js';
-import { machine, median } from './measure.js';
+import { machine, median, opsPerCpuSecond } from './measure.js';
 import { type Figure, writeReport } from './report.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 700);
 const PEOPLE = 1000;
-
-/** Operations per CPU-second of this process: fairer than wall time on a shared machine. */
-function opsPerCpuSecond(fn: (i: number) => void, ms: number): number {
-  let n = 0;
-  const cpu = process.cpuUsage();
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) for (let k = 0; k < 64; k++) fn(n++);
-  const used = process.cpuUsage(cpu);
-  return n / ((used.user + used.system) / 1e6);
-}
 
 /** The seal as it was before issue 9: an OpenSSL HKDF context and a CSPRNG call per answer. */
 function previousSeal(skTPast: Uint8Array, status: PresenceStatus): Buffer {

@@ -31,7 +31,7 @@ import { makeToken } from '../protocol/token/make.js';
 import { authenticateToken } from '../protocol/token/open.js';
 import { openBeaconKey, sealBeaconKey, sealDerivedKeys } from '../app-backend/src/kek.js';
 import { KeyCache } from '../app-backend/src/key-cache.js';
-import { machine, median } from './measure.js';
+import { machine, median, opsPerCpuSecond } from './measure.js';
 import { type Figure, atLeast, writeReport } from './report.js';
 
 /** report.ts's helpers type their result as optional; here they always give one. */
@@ -42,16 +42,6 @@ const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 1000);
 const BEACONS = 1000;
 const TOKENS_PER_REQUEST = 5;
 const TARGET = 0.8;
-
-/** Operations per CPU-second of this process: fairer than wall time on a shared machine. */
-function opsPerCpuSecond(fn: (i: number) => void, ms: number): number {
-  let n = 0;
-  const cpu = process.cpuUsage();
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) for (let k = 0; k < 64; k++) fn(n++);
-  const used = process.cpuUsage(cpu);
-  return n / ((used.user + used.system) / 1e6);
-}
 
 const kek = randomBytes(32);
 const ZERO_SALT = Buffer.alloc(32);
