@@ -33,10 +33,11 @@ function open(
     aad(version, beaconId),
   );
   decipher.setAuthTag(b.subarray(1 + NONCE + length));
-  return Buffer.concat([
-    decipher.update(b.subarray(1 + NONCE, 1 + NONCE + length)),
-    decipher.final(),
-  ]);
+  // A memory of its own: Buffer.concat would hand out a slice of the shared 8 KB pool, and a
+  // cached key would keep the whole slab alive.
+  const plain = decipher.update(b.subarray(1 + NONCE, 1 + NONCE + length));
+  decipher.final();
+  return plain;
 }
 
 // Version 1 was sealed with the bare beacon ID as associated data; kept so its rows still open.

@@ -53,7 +53,7 @@ const ALL_LIVE = `SELECT ${COLUMNS}, b.absences
  */
 export class StatusCache {
   readonly #table = new StatusTable();
-  /** The newest status stamp committed before the last completed look began. */
+  /** The newest status stamp committed before the last completed look began, or that look's start if later. */
   #seen = 0;
   #running: Promise<void> | undefined;
   #next: Promise<void> | undefined;
@@ -100,7 +100,9 @@ export class StatusCache {
       }
       return rows[0]?.mark ?? this.#seen;
     });
-    this.#seen = Math.max(this.#seen, mark);
+    // A row committed after this look is stamped after its start (less the overlap) even when
+    // nothing changed for long: a quiet table is not read again and again back from its last stamp.
+    this.#seen = Math.max(this.#seen, mark, now);
   }
 
   #take(r: CacheRow): void {

@@ -68,6 +68,26 @@ function counting(db: Database): Database & { looks: number } {
   return wrapped as Database & { looks: number };
 }
 
+/** Counts the rows the cache's cursor hands back. */
+function countingRows(db: Database): Database & { rows: number } {
+  const wrapped = {
+    ...db,
+    rows: 0,
+    transaction: <T>(fn: Parameters<Database['transaction']>[0]) =>
+      db.transaction((tx) =>
+        fn({
+          ...tx,
+          query: async (sql: string, params?: unknown[]) => {
+            const result = await tx.query(sql, params);
+            if (sql.startsWith('FETCH')) wrapped.rows += result.rows.length;
+            return result;
+          },
+        } as typeof tx),
+      ) as Promise<T>,
+  };
+  return wrapped as Database & { rows: number };
+}
+
 for (const target of databaseTargets()) {
   describe(`status cache (${target.name})`, () => {
     let db: Database;
@@ -159,6 +179,25 @@ for (const target of databaseTargets()) {
       await cache.refresh();
       assert.equal(cache.statusFor(k, NOW)?.code, 'not_monitored');
       assert.equal(cache.size, 1);
+    });
+
+    it('reads only what changed near the last look, even when nothing changed for long', async () => {
+      for (const name of ['a', 'b', 'c'])
+        await insert(db, { key: key(name), stamp: NOW - 3_600_000 });
+      const counted = countingRows(db);
+      let now = NOW;
+      const cache = new StatusCache(counted, () => now);
+      await cache.refresh();
+      assert.equal(counted.rows, 3, 'the first look fills');
+      now += 1000;
+      await cache.refresh();
+      assert.equal(counted.rows, 3, 'an hour-old stamp is not read again');
+      // Committed now, stamped just before the last look by a writer whose clock is behind.
+      await insert(db, { key: key('late'), stamp: NOW - 5000 });
+      now += 1000;
+      await cache.refresh();
+      assert.equal(counted.rows, 4);
+      assert.equal(cache.statusFor(key('late'), now)?.code, 'all_clear');
     });
 
     it('takes one look at a time: calls during a look share the next one', async () => {
