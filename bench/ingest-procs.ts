@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { APP_RUNTIME_ENV } from '../deploy/runtime-env.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import type { ServerSpec, Usage } from './ingest-server.js';
 
@@ -34,11 +35,18 @@ export async function startServer(
   script = here('./ingest-server.js'),
 ): Promise<ServerProcess> {
   const child: ChildProcess = fork(script, [], {
-    env: { ...process.env, BENCH_SERVER: JSON.stringify(spec) },
+    env: {
+      // The app as deployed (its malloc arenas); the bare server as Node comes.
+      ...(spec.mode === 'app' ? { MALLOC_ARENA_MAX: APP_RUNTIME_ENV.MALLOC_ARENA_MAX } : {}),
+      ...process.env,
+      BENCH_SERVER: JSON.stringify(spec),
+    },
     execArgv: [
-      // Node flags for the app only (e.g. --max-semi-space-size), to measure what they cost.
+      // Node flags for the app: as deployed, unless BENCH_APP_NODE_OPTIONS weighs another setting.
       ...(spec.mode === 'app'
-        ? (process.env.BENCH_APP_NODE_OPTIONS ?? '').split(' ').filter(Boolean)
+        ? (process.env.BENCH_APP_NODE_OPTIONS ?? APP_RUNTIME_ENV.NODE_OPTIONS)
+            .split(' ')
+            .filter(Boolean)
         : []),
       ...(profileDir
         ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${spec.mode}.cpuprofile`]

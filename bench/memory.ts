@@ -25,6 +25,7 @@ import type { StatusInput } from '../app-backend/src/lifecycle.js';
 import { KeyRateLimiter } from '../app-backend/src/rate-limit.js';
 import { StatusTable } from '../app-backend/src/status-table.js';
 import { createDeploymentPki } from '../deploy/pki/pki.js';
+import { APP_RUNTIME_ENV } from '../deploy/runtime-env.js';
 import { encodePresenceBody, hashKey } from '../protocol/presence.js';
 import { type BeaconKeys, deriveKeyMaterial } from '../protocol/token/keys.js';
 import { nodeSuite } from '../protocol/token/keys-node.js';
@@ -43,8 +44,8 @@ const CYCLE_MS = Number(process.env.BENCH_CYCLE_SECONDS ?? 300) * 1000;
 const SAMPLE_MS = Number(process.env.BENCH_SAMPLE_SECONDS ?? 5) * 1000;
 const ROUNDS = Number(process.env.BENCH_START_ROUNDS ?? 2);
 const BEFORE_MAIN = process.env.BENCH_BEFORE_MAIN;
-/** Node flags for the backend processes (e.g. --max-semi-space-size=4), to weigh a deployment setting. */
-const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? '';
+/** Node flags for the backend processes: as deployed unless another setting is to be weighed. */
+const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? APP_RUNTIME_ENV.NODE_OPTIONS;
 const TARGET_MB = 200;
 /** "Flat": the slope of the RSS floor (each minute's lowest sample) over the second half stays under this. */
 const FLAT_MB_PER_MIN = 1;
@@ -478,7 +479,8 @@ const file = (name: string, text: string) => {
 };
 const kek = randomBytes(32);
 const baseEnv: Record<string, string> = {
-  // The operator's environment (e.g. MALLOC_ARENA_MAX), then the backend's configuration.
+  // The deployment's tuning, the operator's environment over it, then the backend's configuration.
+  MALLOC_ARENA_MAX: APP_RUNTIME_ENV.MALLOC_ARENA_MAX,
   ...(process.env as Record<string, string>),
   NODE_OPTIONS,
   APP_TLS_CERT: file('app.crt', pki.appBackend.cert),

@@ -19,6 +19,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# Memory at national scale (deploy/runtime-env.ts; measured in docs/BENCHMARKS.md).
+ENV NODE_OPTIONS=--max-semi-space-size=8 MALLOC_ARENA_MAX=2
 WORKDIR /app
 RUN groupadd --system --gid 10001 smartbeacon \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \

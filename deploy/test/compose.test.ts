@@ -20,6 +20,7 @@ import {
 } from '../../police-backend/src/service.js';
 import { loadConfig as loadPoliceConfig } from '../../police-backend/src/config.js';
 import { probeFor } from '../docker/healthcheck.js';
+import { APP_RUNTIME_ENV } from '../runtime-env.js';
 import { IDENTITIES, createDeploymentPki, describeCertificate, writePki } from '../pki/pki.js';
 import { CONTAINER_IDS, SECRET_FILES, prepareSecrets } from '../setup/secrets.js';
 import {
@@ -87,7 +88,7 @@ const DEFAULTED: Readonly<Record<Backend, Readonly<Record<string, string>>>> = {
 };
 
 /** Variables a deployment may set that the configuration code does not read itself. */
-const NOT_CONFIG = new Set(['NODE_ENV', 'PGPASSWORD']);
+const NOT_CONFIG = new Set(['NODE_ENV', 'PGPASSWORD', ...Object.keys(APP_RUNTIME_ENV)]);
 
 const LOADERS: Readonly<Record<Backend, (env: Env) => unknown>> = {
   'app-backend': loadAppConfig,
@@ -606,6 +607,12 @@ describe('deployment: Compose, proxy, images, units', function () {
             ? [env.APP_PUBLIC_PORT, env.APP_INTERNAL_PORT]
             : [env.POLICE_OFFICER_PORT, env.POLICE_INTERNAL_PORT];
         assert.deepEqual(exposed, ports.map(Number));
+        // The runtime tuning the benches measured (none for the police backend).
+        const imageEnv = parseEnvAssignments(
+          runtime.instructions.filter((i) => i.op === 'ENV').flatMap((i) => i.args),
+        );
+        for (const [key, value] of Object.entries(APP_RUNTIME_ENV))
+          assert.equal(imageEnv[key], backend === 'app-backend' ? value : undefined, key);
       });
 
       it('bakes in no secret and copies only files that exist and are not ignored', () => {
@@ -715,6 +722,8 @@ describe('deployment: Compose, proxy, images, units', function () {
         const env: Record<string, string> = {
           ...parseEnvAssignments(unitValues(unit, 'Service', 'Environment')),
         };
+        for (const [key, value] of Object.entries(APP_RUNTIME_ENV))
+          assert.equal(env[key], backend === 'app-backend' ? value : undefined, key);
         const envFiles = unitValues(unit, 'Service', 'EnvironmentFile');
         assert.deepEqual(envFiles, [`/etc/smartbeacon/${basename(files.env, '.example')}`]);
         Object.assign(env, parseEnvAssignments(readRepo(files.env).split('\n')));
