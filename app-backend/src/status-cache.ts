@@ -15,9 +15,6 @@ interface CacheRow {
   absences: unknown;
 }
 
-/** Rows are stamped with the writer's clock; look back this far so a late commit is not missed. */
-const OVERLAP_MS = 10_000;
-
 const NO_ABSENCES: readonly Absence[] = [];
 
 const toAbsences = (raw: unknown): Absence[] => {
@@ -31,12 +28,15 @@ const toAbsences = (raw: unknown): Absence[] => {
 const COLUMNS = `q.id, q.sk_t_past_hash, q.state, q.window_seconds, q.last_presence_at, q.deadline,
        a.status AS gap_status, a.gap_started_at`;
 
-/** Rows changed since $1, with the absences not yet over at $2: one index probe per row. */
+/**
+ * Rows written by transactions at or after $1 (the last look's xmin), with the absences not yet
+ * over at $2: one index probe per row.
+ */
 const CHANGED = `SELECT ${COLUMNS},
        (SELECT json_agg(json_build_array(b.starts_at, b.ends_at)) FROM absences b
          WHERE b.quarantine_id = q.id AND b.cancelled_at IS NULL AND b.ends_at > $2) AS absences
   FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
- WHERE q.status_changed_at > $1`;
+ WHERE q.status_xid >= $1`;
 
 /** The first fill: every live row in one sequential scan, absences joined in one hash. */
 const ALL_LIVE = `SELECT ${COLUMNS}, b.absences
@@ -44,7 +44,7 @@ const ALL_LIVE = `SELECT ${COLUMNS}, b.absences
   LEFT JOIN (SELECT quarantine_id, json_agg(json_build_array(starts_at, ends_at)) AS absences
                FROM absences WHERE cancelled_at IS NULL AND ends_at > $2 GROUP BY quarantine_id) b
          ON b.quarantine_id = q.id
- WHERE q.status_changed_at > $1 AND q.state <> 'ended'`;
+ WHERE q.state <> 'ended' AND $1::bigint IS NOT NULL`;
 
 /**
  * What each registered person's relay should be told, in memory, so the presence answer never
@@ -53,8 +53,11 @@ const ALL_LIVE = `SELECT ${COLUMNS}, b.absences
  */
 export class StatusCache {
   readonly #table = new StatusTable();
-  /** The newest status stamp committed before the last completed look began, or that look's start if later. */
-  #seen = 0;
+  /**
+   * The oldest transaction still running when the last completed look took its snapshot: every
+   * change that look could not see was written by it or a later one (-1: no look yet).
+   */
+  #xmin = -1;
   #running: Promise<void> | undefined;
   #next: Promise<void> | undefined;
 
@@ -81,28 +84,23 @@ export class StatusCache {
   }
 
   async #look(): Promise<void> {
-    const from = this.#seen - OVERLAP_MS;
     const now = this.clock();
     // Nothing to drop from an empty table: the first look skips ended quarantines.
-    const sql = this.#table.size === 0 ? ALL_LIVE : CHANGED;
+    const sql = this.#table.size === 0 || this.#xmin < 0 ? ALL_LIVE : CHANGED;
     // One snapshot read through a cursor, page by page: no sort, no offset, no page of a million.
-    const mark = await this.db.transaction(async (tx) => {
-      // The mark first: whatever commits after it is stamped after it (less the overlap), so the
-      // next look reads it again.
-      const { rows } = await tx.query<{ mark: number | null }>(
-        'SELECT max(status_changed_at) AS mark FROM quarantines',
+    this.#xmin = await this.db.transaction(async (tx) => {
+      // Taken before the cursor's snapshot, so no later than its xmin: nothing is missed.
+      const { rows } = await tx.query<{ xmin: string }>(
+        'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
       );
-      await tx.query(`DECLARE status_rows NO SCROLL CURSOR FOR ${sql}`, [from, now]);
+      await tx.query(`DECLARE status_rows NO SCROLL CURSOR FOR ${sql}`, [this.#xmin, now]);
       for (;;) {
         const page = await tx.query<CacheRow>(`FETCH ${this.pageSize} FROM status_rows`);
         for (const r of page.rows) this.#take(r);
         if (page.rows.length < this.pageSize) break;
       }
-      return rows[0]?.mark ?? this.#seen;
+      return Number(rows[0]?.xmin);
     });
-    // A row committed after this look is stamped after its start (less the overlap) even when
-    // nothing changed for long: a quiet table is not read again and again back from its last stamp.
-    this.#seen = Math.max(this.#seen, mark, now);
   }
 
   #take(r: CacheRow): void {

@@ -5,7 +5,7 @@ import type { Rules } from './config.js';
 import { parseReasons, withReason } from './faults.js';
 import { type Absence, watchAction } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
-import { arrayLiteral, lookUpEachRow, raiseFault } from './store.js';
+import { CURRENT_XID, arrayLiteral, lookUpEachRow, raiseFault } from './store.js';
 
 const BATCH = 500;
 /** Transactions at once in a backlog. */
@@ -228,7 +228,7 @@ async function flushWrites(tx: Queryable, w: Writes, now: number): Promise<void>
   if (qs.length)
     await tx.query(
       `UPDATE quarantines q SET deadline = u.deadline, open_alert_id = u.oid, fault_alert_id = u.fid,
-              fault_reasons = u.reasons, status_changed_at = $6
+              fault_reasons = u.reasons, status_changed_at = $6, status_xid = ${CURRENT_XID}
          FROM unnest($1::tid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[]) AS u(ctid_, deadline, oid, fid, reasons)
         WHERE q.ctid = u.ctid_`,
       [

@@ -5,6 +5,7 @@ import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { databaseTargets } from '../../test/support/databases.js';
 import { MIGRATIONS_DIR } from '../src/service.js';
 import { StatusCache } from '../src/status-cache.js';
+import { CURRENT_XID } from '../src/store.js';
 
 const NOW = 1_795_400_000_000;
 const MIN = 60_000;
@@ -50,7 +51,7 @@ async function openGap(db: Database, id: string, status: string, startedAt: numb
     [alertId, id, startedAt, status],
   );
   await db.query(
-    'UPDATE quarantines SET open_alert_id = $2, status_changed_at = $3 WHERE id = $1',
+    `UPDATE quarantines SET open_alert_id = $2, status_changed_at = $3, status_xid = ${CURRENT_XID} WHERE id = $1`,
     [id, alertId, stamp],
   );
 }
@@ -147,11 +148,11 @@ for (const target of databaseTargets()) {
       assert.equal(cache.size, 2);
 
       await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
         [ending, NOW + 1000],
       );
       await db.query(
-        `UPDATE quarantines SET state = 'monitoring', status_changed_at = $2 WHERE id = $1`,
+        `UPDATE quarantines SET state = 'monitoring', status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
         [enabling, NOW + 1000],
       );
       await insert(db, { key: key('later'), stamp: NOW + 2000 });
@@ -172,7 +173,7 @@ for (const target of databaseTargets()) {
       const cache = new StatusCache(db, () => NOW, 1);
       await cache.refresh();
       await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
         [older, NOW + 1000],
       );
       await insert(db, { key: k, state: 'registered', lastPresenceAt: null, stamp: NOW + 1000 });
@@ -181,7 +182,7 @@ for (const target of databaseTargets()) {
       assert.equal(cache.size, 1);
     });
 
-    it('reads only what changed near the last look, even when nothing changed for long', async () => {
+    it('reads only the rows written since the last look, whatever their stamps', async () => {
       for (const name of ['a', 'b', 'c'])
         await insert(db, { key: key(name), stamp: NOW - 3_600_000 });
       const counted = countingRows(db);
@@ -191,14 +192,47 @@ for (const target of databaseTargets()) {
       assert.equal(counted.rows, 3, 'the first look fills');
       now += 1000;
       await cache.refresh();
-      assert.equal(counted.rows, 3, 'an hour-old stamp is not read again');
-      // Committed now, stamped just before the last look by a writer whose clock is behind.
-      await insert(db, { key: key('late'), stamp: NOW - 5000 });
+      assert.equal(counted.rows, 3, 'nothing written since: nothing read');
+      // Written after the last look but stamped long before it, by a writer whose clock is behind.
+      await insert(db, { key: key('late'), stamp: NOW - 3_600_000 });
       now += 1000;
       await cache.refresh();
       assert.equal(counted.rows, 4);
       assert.equal(cache.statusFor(key('late'), now)?.code, 'all_clear');
+      await cache.refresh();
+      assert.equal(counted.rows, 4, 'and not again');
     });
+
+    // Two transactions at once: PGlite has one connection, so this runs on PostgreSQL only.
+    if (target.name === 'PostgreSQL')
+      it('picks up a change committed after a look that began while it was being written', async () => {
+        const id = await insert(db, {
+          key: key('slow'),
+          state: 'registered',
+          lastPresenceAt: null,
+        });
+        const cache = new StatusCache(db, () => NOW);
+        await cache.refresh();
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        let written!: () => void;
+        const wrote = new Promise<void>((r) => (written = r));
+        const writer = db.transaction(async (tx) => {
+          await tx.query(
+            `UPDATE quarantines SET state = 'monitoring', status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
+            [id, NOW - 60_000],
+          );
+          written();
+          await held;
+        });
+        await wrote;
+        await cache.refresh();
+        assert.equal(cache.statusFor(key('slow'), NOW)?.code, 'not_monitored', 'not committed yet');
+        release();
+        await writer;
+        await cache.refresh();
+        assert.equal(cache.statusFor(key('slow'), NOW)?.code, 'all_clear');
+      });
 
     it('takes one look at a time: calls during a look share the next one', async () => {
       await insert(db, { key: key('one') });
