@@ -85,8 +85,9 @@ export class StatusCache {
 
   async #look(): Promise<void> {
     const now = this.clock();
-    // Nothing to drop from an empty table: the first look skips ended quarantines.
-    const sql = this.#table.size === 0 || this.#xmin < 0 ? ALL_LIVE : CHANGED;
+    // The first look skips ended quarantines (nothing to drop yet); after a first look that failed
+    // part-way, everything is read again (xmin -1), ended ones included, so none lingers.
+    const sql = this.#xmin < 0 && this.#table.size === 0 ? ALL_LIVE : CHANGED;
     // One snapshot read through a cursor, page by page: no sort, no offset, no page of a million.
     this.#xmin = await this.db.transaction(async (tx) => {
       // Taken before the cursor's snapshot, so no later than its xmin: nothing is missed.

@@ -203,6 +203,71 @@ for (const target of databaseTargets()) {
       assert.equal(counted.rows, 4, 'and not again');
     });
 
+    it('after a first look that failed part-way, drops what ended meanwhile', async () => {
+      const first = await insert(db, { key: key('first') });
+      await insert(db, { key: key('second') });
+      let fetches = 0;
+      const failing: Database = {
+        ...db,
+        transaction: (fn) =>
+          db.transaction((tx) =>
+            fn({
+              ...tx,
+              query: async (sql: string, params?: unknown[]) => {
+                if (sql.startsWith('FETCH') && ++fetches === 2) throw new Error('connection lost');
+                return tx.query(sql, params);
+              },
+            } as typeof tx),
+          ),
+      };
+      const cache = new StatusCache(failing, () => NOW, 1);
+      await assert.rejects(cache.refresh(), /connection lost/);
+      assert.equal(cache.size, 1, 'the first page was taken');
+      assert.equal(cache.statusFor(key('first'), NOW)?.code, 'all_clear');
+      await db.query(
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
+        [first, NOW + 1000],
+      );
+      await cache.refresh();
+      assert.equal(cache.statusFor(key('first'), NOW), undefined);
+      assert.equal(cache.statusFor(key('second'), NOW)?.code, 'all_clear');
+      assert.equal(cache.size, 1);
+    });
+
+    it('once every quarantine has ended, still reads only what changed (no scan of the ended)', async () => {
+      const only = await insert(db, { key: key('only') });
+      const declared: string[] = [];
+      const recording: Database = {
+        ...db,
+        transaction: (fn) =>
+          db.transaction((tx) =>
+            fn({
+              ...tx,
+              query: (sql: string, params?: unknown[]) => {
+                if (sql.startsWith('DECLARE')) declared.push(sql);
+                return tx.query(sql, params);
+              },
+            } as typeof tx),
+          ),
+      };
+      const cache = new StatusCache(recording, () => NOW);
+      await cache.refresh();
+      await db.query(
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
+        [only, NOW + 1000],
+      );
+      await cache.refresh();
+      assert.equal(cache.size, 0);
+      await insert(db, { key: key('later'), stamp: NOW + 2000 });
+      await cache.refresh();
+      assert.equal(cache.statusFor(key('later'), NOW)?.code, 'all_clear');
+      assert.deepEqual(
+        declared.map((sql) => /status_xid >= \$1/.test(sql)),
+        [false, true, true],
+        'a fill first, then only rows written since',
+      );
+    });
+
     // Two transactions at once: PGlite has one connection, so this runs on PostgreSQL only.
     if (target.name === 'PostgreSQL')
       it('picks up a change committed after a look that began while it was being written', async () => {
