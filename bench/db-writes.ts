@@ -190,6 +190,12 @@ console.log(`| validator path, one UPDATE per quarantine | ${f(perSecond.perRow)
 console.log(
   `\nper batch of ${BATCH} (median): read ${median(phases.read).toFixed(0)} ms, decide and write ${median(phases.write).toFixed(0)} ms`,
 );
+const upd = stats[0];
+// An update that moves no indexed column and finds room on its page touches no index (HOT).
+if (upd?.n_tup_upd)
+  console.log(
+    `HOT updates of quarantines: ${((100 * upd.n_tup_hot_upd) / upd.n_tup_upd).toFixed(0)} % of ${f(upd.n_tup_upd)}`,
+  );
 
 const ceiling = {
   label: 'raw unnest UPSERT of the same rows (write only), same run',
