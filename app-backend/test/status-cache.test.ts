@@ -69,24 +69,34 @@ function counting(db: Database): Database & { looks: number } {
   return wrapped as Database & { looks: number };
 }
 
-/** Counts the rows the cache's cursor hands back. */
-function countingRows(db: Database): Database & { rows: number } {
-  const wrapped = {
+type Run = () => Promise<{ rows: unknown[] }>;
+
+/** `db` with each query of its transactions (where the cache reads) passed through `around`. */
+function intercepting(
+  db: Database,
+  around: (sql: string, run: Run) => Promise<{ rows: unknown[] }>,
+): Database {
+  return {
     ...db,
-    rows: 0,
-    transaction: <T>(fn: Parameters<Database['transaction']>[0]) =>
+    transaction: (fn) =>
       db.transaction((tx) =>
         fn({
           ...tx,
-          query: async (sql: string, params?: unknown[]) => {
-            const result = await tx.query(sql, params);
-            if (sql.startsWith('FETCH')) wrapped.rows += result.rows.length;
-            return result;
-          },
+          query: (sql: string, params?: unknown[]) => around(sql, () => tx.query(sql, params)),
         } as typeof tx),
-      ) as Promise<T>,
+      ),
   };
-  return wrapped as Database & { rows: number };
+}
+
+/** Counts the rows the cache's cursor hands back. */
+function countingRows(db: Database): Database & { rows: number } {
+  const wrapped = intercepting(db, async (sql, run) => {
+    const result = await run();
+    if (sql.startsWith('FETCH')) wrapped.rows += result.rows.length;
+    return result;
+  }) as Database & { rows: number };
+  wrapped.rows = 0;
+  return wrapped;
 }
 
 for (const target of databaseTargets()) {
@@ -207,19 +217,10 @@ for (const target of databaseTargets()) {
       const first = await insert(db, { key: key('first') });
       await insert(db, { key: key('second') });
       let fetches = 0;
-      const failing: Database = {
-        ...db,
-        transaction: (fn) =>
-          db.transaction((tx) =>
-            fn({
-              ...tx,
-              query: async (sql: string, params?: unknown[]) => {
-                if (sql.startsWith('FETCH') && ++fetches === 2) throw new Error('connection lost');
-                return tx.query(sql, params);
-              },
-            } as typeof tx),
-          ),
-      };
+      const failing = intercepting(db, (sql, run) => {
+        if (sql.startsWith('FETCH') && ++fetches === 2) throw new Error('connection lost');
+        return run();
+      });
       const cache = new StatusCache(failing, () => NOW, 1);
       await assert.rejects(cache.refresh(), /connection lost/);
       assert.equal(cache.size, 1, 'the first page was taken');
@@ -237,19 +238,10 @@ for (const target of databaseTargets()) {
     it('once every quarantine has ended, still reads only what changed (no scan of the ended)', async () => {
       const only = await insert(db, { key: key('only') });
       const declared: string[] = [];
-      const recording: Database = {
-        ...db,
-        transaction: (fn) =>
-          db.transaction((tx) =>
-            fn({
-              ...tx,
-              query: (sql: string, params?: unknown[]) => {
-                if (sql.startsWith('DECLARE')) declared.push(sql);
-                return tx.query(sql, params);
-              },
-            } as typeof tx),
-          ),
-      };
+      const recording = intercepting(db, (sql, run) => {
+        if (sql.startsWith('DECLARE')) declared.push(sql);
+        return run();
+      });
       const cache = new StatusCache(recording, () => NOW);
       await cache.refresh();
       await db.query(
