@@ -38,13 +38,13 @@ const CHANGED = `SELECT ${COLUMNS},
   FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
  WHERE q.status_xid >= $1`;
 
-/** The first fill: every live row in one sequential scan, absences joined in one hash. */
+/** The first fill: every live row in one sequential scan, absences (not over at $1) joined in one hash. */
 const ALL_LIVE = `SELECT ${COLUMNS}, b.absences
   FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
   LEFT JOIN (SELECT quarantine_id, json_agg(json_build_array(starts_at, ends_at)) AS absences
-               FROM absences WHERE cancelled_at IS NULL AND ends_at > $2 GROUP BY quarantine_id) b
+               FROM absences WHERE cancelled_at IS NULL AND ends_at > $1 GROUP BY quarantine_id) b
          ON b.quarantine_id = q.id
- WHERE q.state <> 'ended' AND $1::bigint IS NOT NULL`;
+ WHERE q.state <> 'ended'`;
 
 /**
  * What each registered person's relay should be told, in memory, so the presence answer never
@@ -87,14 +87,15 @@ export class StatusCache {
     const now = this.clock();
     // The first look skips ended quarantines (nothing to drop yet); after a first look that failed
     // part-way, everything is read again (xmin -1), ended ones included, so none lingers.
-    const sql = this.#xmin < 0 && this.#table.size === 0 ? ALL_LIVE : CHANGED;
+    const [sql, params] =
+      this.#xmin < 0 && this.#table.size === 0 ? [ALL_LIVE, [now]] : [CHANGED, [this.#xmin, now]];
     // One snapshot read through a cursor, page by page: no sort, no offset, no page of a million.
     this.#xmin = await this.db.transaction(async (tx) => {
       // Taken before the cursor's snapshot, so no later than its xmin: nothing is missed.
       const { rows } = await tx.query<{ xmin: string }>(
         'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
       );
-      await tx.query(`DECLARE status_rows NO SCROLL CURSOR FOR ${sql}`, [this.#xmin, now]);
+      await tx.query(`DECLARE status_rows NO SCROLL CURSOR FOR ${sql}`, params);
       for (;;) {
         const page = await tx.query<CacheRow>(`FETCH ${this.pageSize} FROM status_rows`);
         for (const r of page.rows) this.#take(r);
