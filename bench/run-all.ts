@@ -30,6 +30,7 @@ const BENCHES: Bench[] = [
   { name: 'ingest', script: 'ingest.js' },
   { name: 'scale-out', script: 'scale-out.js', needsPostgres: true },
   { name: 'db-writes', script: 'db-writes.js' },
+  { name: 'write-layouts', script: 'write-layouts.js' },
   { name: 'watchdog', script: 'watchdog.js', nodeArgs: ['--expose-gc'] },
   { name: 'memory', script: 'memory.js', nodeArgs: ['--expose-gc'] },
   { name: 'alert-latency', script: 'alert-latency.js' },
