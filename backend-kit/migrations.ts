@@ -73,11 +73,24 @@ export async function migrate(
   return applied;
 }
 
-/** Our migrations are plain DDL: statements end with a semicolon at the end of a line. */
-function splitStatements(sql: string): string[] {
-  return sql
-    .replace(/--.*$/gm, '')
-    .split(/;\s*$/m)
-    .map((s) => s.trim())
-    .filter(Boolean);
+/**
+ * Our migrations are DDL whose statements end with a semicolon at the end of a line; inside a
+ * dollar-quoted body (a function's) such a semicolon ends nothing.
+ */
+export function splitStatements(sql: string): string[] {
+  const statements: string[] = [];
+  let current: string[] = [];
+  let quoted = false;
+  for (const line of sql.split('\n')) {
+    const code = quoted ? line : line.replace(/--.*$/, '');
+    current.push(code);
+    // Each `$$` opens or closes a body.
+    if ((code.match(/\$\$/g) ?? []).length % 2) quoted = !quoted;
+    if (!quoted && /;\s*$/.test(code)) {
+      statements.push(current.join('\n').trim().replace(/;$/, ''));
+      current = [];
+    }
+  }
+  statements.push(current.join('\n').trim());
+  return statements.filter(Boolean);
 }

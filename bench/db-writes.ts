@@ -110,8 +110,7 @@ async function upsert(database: Database, states: readonly QuarantineState[], at
        SELECT u.id, '', 0, 0, 'monitoring', 0, ${NAMES.map((n) => `u.${n}`).join(', ')}, $${NAMES.length + 2}
          FROM unnest($1::uuid[], ${STATE_COLUMNS.map(([, type], k) => `$${k + 2}::${type}[]`).join(', ')}) AS u(id, ${NAMES.join(', ')})
        ON CONFLICT (id) DO UPDATE SET ${NAMES.map((n) => `${n} = EXCLUDED.${n}`).join(', ')},
-                                      status_changed_at = EXCLUDED.status_changed_at,
-                                      status_xid = EXCLUDED.status_xid`,
+                                      status_changed_at = EXCLUDED.status_changed_at`,
       [states.map((s) => s.id), ...STATE_COLUMNS.map(([, , get]) => states.map(get)), at],
     );
   });

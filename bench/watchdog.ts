@@ -86,8 +86,7 @@ async function bareWrites(): Promise<number> {
         [chunk.map(() => randomUUID()), alertIds, now],
       );
       await tx.query(
-        `UPDATE quarantines q SET deadline = NULL, open_alert_id = u.aid, status_changed_at = $3,
-               status_xid = pg_current_xact_id()::text::bigint
+        `UPDATE quarantines q SET deadline = NULL, open_alert_id = u.aid, status_changed_at = $3
            FROM unnest($1::uuid[], $2::uuid[]) AS u(id, aid) WHERE q.id = u.id`,
         [chunk.map((r) => r.id), alertIds, now],
       );

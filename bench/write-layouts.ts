@@ -9,7 +9,9 @@
  * - side row: the wide row without them (its update can stay on its page, HOT), plus a narrow row
  *   per quarantine `(quarantine_id, deadline, status_xid)` updated beside it;
  * - mark log: the same HOT wide row, plus an append-only mark `(deadline, quarantine_id,
- *   status_xid)` per change, both indexes growing at their right edge.
+ *   status_xid)` per change, both indexes growing at their right edge;
+ * - marks by trigger: the HOT wide row keeps `deadline` (unindexed), and a statement-level trigger
+ *   writes the marks from the statement's new rows (the schema from app migration 006).
  */
 import type { Database } from '../backend-kit/db.js';
 import { machine, median } from './measure.js';
@@ -24,8 +26,8 @@ const WARM_UP = 4;
 const OTHER = Array.from({ length: 18 }, (_, i) => `c${i}`);
 const XID = 'pg_current_xact_id()::text::bigint';
 
-type Layout = 'wide' | 'side' | 'log';
-const LAYOUTS: readonly Layout[] = ['wide', 'side', 'log'];
+type Layout = 'wide' | 'side' | 'log' | 'trigger' | 'returning';
+const LAYOUTS: readonly Layout[] = ['wide', 'side', 'log', 'trigger', 'returning'];
 
 async function setUp(db: Database): Promise<string[]> {
   const cols = OTHER.map((c) => `${c} bigint`).join(', ');
@@ -43,6 +45,14 @@ async function setUp(db: Database): Promise<string[]> {
   );
   await db.query('CREATE TABLE marks (deadline bigint, quarantine_id uuid, status_xid bigint)');
   await db.query(
+    `CREATE TABLE trig (id uuid PRIMARY KEY, beacon_id text, h text, state text, ${cols},
+                        last_presence_at bigint, deadline bigint) WITH (fillfactor = 70)`,
+  );
+  await db.query(
+    `CREATE TABLE trig_marks (due bigint NOT NULL, quarantine_id uuid NOT NULL,
+                              xid bigint NOT NULL DEFAULT ${XID})`,
+  );
+  await db.query(
     `INSERT INTO wide SELECT md5('q' || i)::uuid, 'SB-' || i, md5('k' || i) || md5('h' || i), 'monitoring',
             ${OTHER.map(() => 'i').join(', ')}, i, i + 360000, 1
        FROM generate_series(1, $1::int) AS i`,
@@ -52,6 +62,20 @@ async function setUp(db: Database): Promise<string[]> {
     `INSERT INTO hot SELECT id, beacon_id, h, state, ${OTHER.join(', ')}, last_presence_at FROM wide`,
   );
   await db.query('INSERT INTO side SELECT id, deadline, status_xid FROM wide');
+  await db.query(
+    `CREATE TABLE ret (id uuid PRIMARY KEY, beacon_id text, h text, state text, ${cols},
+                       last_presence_at bigint, deadline bigint) WITH (fillfactor = 70)`,
+  );
+  await db.query(
+    `CREATE TABLE ret_marks (due bigint NOT NULL, quarantine_id uuid NOT NULL,
+                             xid bigint NOT NULL DEFAULT ${XID})`,
+  );
+  await db.query(
+    `INSERT INTO ret SELECT id, beacon_id, h, state, ${OTHER.join(', ')}, last_presence_at, deadline FROM wide`,
+  );
+  await db.query(
+    `INSERT INTO trig SELECT id, beacon_id, h, state, ${OTHER.join(', ')}, last_presence_at, deadline FROM wide`,
+  );
   for (const sql of [
     'CREATE UNIQUE INDEX wide_h ON wide (h)',
     "CREATE UNIQUE INDEX wide_beacon ON wide (beacon_id) WHERE state <> 'ended'",
@@ -63,9 +87,25 @@ async function setUp(db: Database): Promise<string[]> {
     'CREATE INDEX side_xid ON side (status_xid)',
     'CREATE INDEX marks_due ON marks (deadline)',
     'CREATE INDEX marks_xid ON marks (status_xid)',
+    'CREATE UNIQUE INDEX trig_h ON trig (h)',
+    "CREATE UNIQUE INDEX trig_beacon ON trig (beacon_id) WHERE state <> 'ended'",
+    'CREATE INDEX trig_marks_due ON trig_marks (due)',
+    'CREATE INDEX trig_marks_xid ON trig_marks (xid)',
+    'CREATE UNIQUE INDEX ret_h ON ret (h)',
+    "CREATE UNIQUE INDEX ret_beacon ON ret (beacon_id) WHERE state <> 'ended'",
+    'CREATE INDEX ret_marks_due ON ret_marks (due)',
+    'CREATE INDEX ret_marks_xid ON ret_marks (xid)',
+    `CREATE FUNCTION trig_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       INSERT INTO trig_marks (due, quarantine_id) SELECT n.deadline, n.id FROM changed n;
+       RETURN NULL;
+     END $$`,
+    `CREATE TRIGGER trig_marked AFTER UPDATE ON trig REFERENCING NEW TABLE AS changed
+       FOR EACH STATEMENT EXECUTE FUNCTION trig_mark()`,
   ])
     await db.query(sql);
-  for (const table of ['wide', 'hot', 'side', 'marks']) await db.query(`VACUUM (ANALYZE) ${table}`);
+  for (const table of ['wide', 'hot', 'side', 'marks', 'trig', 'trig_marks', 'ret', 'ret_marks'])
+    await db.query(`VACUUM (ANALYZE) ${table}`);
   const { rows } = await db.query<{ id: string }>('SELECT id FROM wide');
   return rows.map((r) => r.id);
 }
@@ -80,6 +120,22 @@ async function write(db: Database, layout: Layout, ids: string[], at: number): P
     if (layout === 'wide') {
       await tx.query(
         `UPDATE wide q SET ${presence}, deadline = u.v + 360000, status_xid = ${XID} FROM ${u} WHERE q.id = u.id`,
+        [ids, values],
+      );
+      return;
+    }
+    if (layout === 'trigger') {
+      await tx.query(
+        `UPDATE trig q SET ${presence}, deadline = u.v + 360000 FROM ${u} WHERE q.id = u.id`,
+        [ids, values],
+      );
+      return;
+    }
+    if (layout === 'returning') {
+      await tx.query(
+        `WITH changed AS (UPDATE ret q SET ${presence}, deadline = u.v + 360000 FROM ${u} WHERE q.id = u.id
+                          RETURNING q.id, q.deadline)
+         INSERT INTO ret_marks (due, quarantine_id) SELECT deadline, id FROM changed`,
         [ids, values],
       );
       return;
@@ -108,7 +164,7 @@ const pick = (): string[] => {
   while (out.size < BATCH) out.add(ids[Math.floor(Math.random() * ids.length)] as string);
   return [...out].sort();
 };
-const ms: Record<Layout, number[]> = { wide: [], side: [], log: [] };
+const ms: Record<Layout, number[]> = { wide: [], side: [], log: [], trigger: [], returning: [] };
 for (let r = 0; r < WARM_UP + ROUNDS; r++) {
   // Alternating order, so the machine's drift hits the layouts alike.
   const order = r % 2 ? LAYOUTS : [...LAYOUTS].reverse();
@@ -119,7 +175,7 @@ for (let r = 0; r < WARM_UP + ROUNDS; r++) {
 }
 const { rows: stats } = await db.query<{ relname: string; upd: number; hot: number }>(
   `SELECT relname, n_tup_upd::int AS upd, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables
-    WHERE schemaname = current_schema() AND relname IN ('wide', 'hot', 'side')`,
+    WHERE schemaname = current_schema() AND relname IN ('wide', 'hot', 'side', 'trig', 'ret')`,
 );
 await drop();
 
@@ -128,6 +184,8 @@ const labels: Record<Layout, string> = {
   wide: 'one wide row, five indexes (today)',
   side: 'wide row (HOT) + a narrow side row updated beside it',
   log: 'wide row (HOT) + an append-only mark',
+  trigger: 'wide row (HOT) + marks written by a statement trigger',
+  returning: 'wide row (HOT) + marks from its RETURNING, one statement',
 };
 console.log(
   `\n${machine()}; ${db.kind}; ${N.toLocaleString('en-GB')} rows; ${BATCH} random rows a transaction, ${ROUNDS} rounds, median:\n`,
@@ -142,7 +200,7 @@ console.log(
 );
 
 const baseline = { label: labels.wide, value: Math.round(perSecond('wide')), unit: 'rows/s' };
-const figures: Figure[] = (['side', 'log'] as const).map((layout) => ({
+const figures: Figure[] = (['side', 'log', 'trigger', 'returning'] as const).map((layout) => ({
   measure: `presence write layout: ${labels[layout]}, ${N.toLocaleString('en-GB')} rows (${db.kind})`,
   value: Math.round(perSecond(layout)),
   unit: 'rows/s',

@@ -4,7 +4,6 @@ import type { Database, Queryable } from '../../backend-kit/db.js';
 import { ApiError, badRequest, notFound } from '../../backend-kit/errors.js';
 import type { Rules } from './config.js';
 import { absenceProblem } from './lifecycle.js';
-import { CURRENT_XID } from './store.js';
 
 // Authorised absences (a test appointment, say): two times and who scheduled them, nothing else —
 // the reason stays with whoever scheduled it. The watchdog defers any gap to the absence's end.
@@ -75,10 +74,10 @@ export async function scheduleAbsence(
     [absenceId, quarantineId, a.startsAt, a.endsAt, now, by],
   );
   // The relay's status shows the absence; the watchdog sees it when the deadline next falls due.
-  await tx.query(
-    `UPDATE quarantines SET status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
-    [quarantineId, now],
-  );
+  await tx.query(`UPDATE quarantines SET status_changed_at = $2 WHERE id = $1`, [
+    quarantineId,
+    now,
+  ]);
   return { absenceId, startsAt: a.startsAt, endsAt: a.endsAt, scheduledBy: by, cancelledAt: null };
 }
 
@@ -103,7 +102,7 @@ export async function cancelAbsence(
   if (!r) throw notFound('NO_SUCH_ABSENCE');
   // A deadline deferred to this absence's end falls back to the window after the last proof.
   await tx.query(
-    `UPDATE quarantines SET status_changed_at = $2, status_xid = ${CURRENT_XID},
+    `UPDATE quarantines SET status_changed_at = $2,
             deadline = CASE WHEN state = 'monitoring' AND open_alert_id IS NULL
                             THEN LEAST(deadline, COALESCE(last_presence_at, enabled_at) + window_seconds * 1000)
                             ELSE deadline END

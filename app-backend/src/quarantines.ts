@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Database, Queryable } from '../../backend-kit/db.js';
 import { badRequest, conflict, notFound } from '../../backend-kit/errors.js';
-import { CURRENT_XID } from './store.js';
 import { hexToBytes } from '../../protocol/bytes.js';
 import { sealBeaconKey, sealDerivedKeys } from './kek.js';
 import { hashKey } from '../../protocol/presence.js';
@@ -112,7 +111,7 @@ export async function enableMonitoring(
     }
     if (q.state === 'registered') {
       await tx.query(
-        `UPDATE quarantines SET state = 'monitoring', enabled_at = $2, status_changed_at = $2, status_xid = ${CURRENT_XID}, deadline = COALESCE(last_presence_at, $2) + window_seconds * 1000 WHERE id = $1`,
+        `UPDATE quarantines SET state = 'monitoring', enabled_at = $2, status_changed_at = $2, deadline = COALESCE(last_presence_at, $2) + window_seconds * 1000 WHERE id = $1`,
         [q.id, now],
       );
     }
@@ -124,7 +123,7 @@ export async function enableMonitoring(
 export async function endQuarantine(tx: Queryable, beaconId: string, now: number): Promise<string> {
   await tx.query('DELETE FROM pending_enables WHERE beacon_id = $1', [beaconId]);
   const { rows } = await tx.query<{ id: string }>(
-    `UPDATE quarantines SET state = 'ended', ended_at = $2, status_changed_at = $2, status_xid = ${CURRENT_XID}, sk_t_past_hash = NULL, sk_beacon_sealed = NULL, keys_sealed = NULL, deadline = NULL, open_alert_id = NULL
+    `UPDATE quarantines SET state = 'ended', ended_at = $2, status_changed_at = $2, sk_t_past_hash = NULL, sk_beacon_sealed = NULL, keys_sealed = NULL, deadline = NULL, open_alert_id = NULL
       WHERE beacon_id = $1 AND state <> 'ended' RETURNING id`,
     [beaconId, now],
   );

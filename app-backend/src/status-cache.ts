@@ -29,22 +29,34 @@ const COLUMNS = `q.id, q.sk_t_past_hash, q.state, q.window_seconds, q.last_prese
        a.status AS gap_status, a.gap_started_at`;
 
 /**
- * Rows written by transactions at or after $1 (the last look's xmin), with the absences not yet
- * over at $2: one index probe per row.
+ * How long a mark outlives a change that set no deadline (app migration 006): a cache that has not
+ * looked for half that reads every live row again instead of trusting the marks.
+ */
+const MARK_RETAINED = 60_000;
+const STALE_AFTER = MARK_RETAINED / 2;
+
+/**
+ * Rows written by transactions at or after $1 (the last look's xmin), found by their marks, with
+ * the absences not yet over at $2: one index probe per row.
  */
 const CHANGED = `SELECT ${COLUMNS},
        (SELECT json_agg(json_build_array(b.starts_at, b.ends_at)) FROM absences b
          WHERE b.quarantine_id = q.id AND b.cancelled_at IS NULL AND b.ends_at > $2) AS absences
   FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
- WHERE q.status_xid >= $1`;
+ WHERE q.id IN (SELECT m.quarantine_id FROM quarantine_marks m WHERE m.xid >= $1)`;
 
-/** The first fill: every live row in one sequential scan, absences (not over at $1) joined in one hash. */
-const ALL_LIVE = `SELECT ${COLUMNS}, b.absences
+/**
+ * Every live row in one sequential scan, absences (not over at $1) joined in one hash; with $2,
+ * also the rows that ended since then, so a cache that fell behind drops them.
+ */
+const everyRow = (endedSince: boolean) => `SELECT ${COLUMNS}, b.absences
   FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
   LEFT JOIN (SELECT quarantine_id, json_agg(json_build_array(starts_at, ends_at)) AS absences
                FROM absences WHERE cancelled_at IS NULL AND ends_at > $1 GROUP BY quarantine_id) b
          ON b.quarantine_id = q.id
- WHERE q.state <> 'ended'`;
+ WHERE q.state <> 'ended'${endedSince ? ' OR q.status_changed_at >= $2' : ''}`;
+const ALL_LIVE = everyRow(false);
+const LIVE_AND_ENDED_SINCE = everyRow(true);
 
 /**
  * What each registered person's relay should be told, in memory, so the presence answer never
@@ -58,6 +70,8 @@ export class StatusCache {
    * change that look could not see was written by it or a later one (-1: no look yet).
    */
   #xmin = -1;
+  /** When the last completed look began (before any: when the cache was made). */
+  #lookedAt: number;
   #running: Promise<void> | undefined;
   #next: Promise<void> | undefined;
 
@@ -66,7 +80,9 @@ export class StatusCache {
     private readonly clock: () => number,
     /** Rows per fetch: small pages die young, so filling a million grows the heap least. */
     private readonly pageSize = 2_000,
-  ) {}
+  ) {
+    this.#lookedAt = clock();
+  }
 
   /** One look at a time (an older page applied after a newer one would undo it); callers meanwhile share the next. */
   refresh(): Promise<void> {
@@ -85,10 +101,15 @@ export class StatusCache {
 
   async #look(): Promise<void> {
     const now = this.clock();
-    // The first look skips ended quarantines (nothing to drop yet); after a first look that failed
-    // part-way, everything is read again (xmin -1), ended ones included, so none lingers.
+    // The first look skips ended quarantines (nothing to drop yet). After a first look that failed
+    // part-way, or none for longer than marks are sure to last, every live row is read again with
+    // those ended since, so none lingers.
     const [sql, params] =
-      this.#xmin < 0 && this.#table.size === 0 ? [ALL_LIVE, [now]] : [CHANGED, [this.#xmin, now]];
+      this.#xmin < 0 && this.#table.size === 0
+        ? [ALL_LIVE, [now]]
+        : this.#xmin < 0 || now - this.#lookedAt > STALE_AFTER
+          ? [LIVE_AND_ENDED_SINCE, [now, this.#lookedAt - MARK_RETAINED]]
+          : [CHANGED, [this.#xmin, now]];
     // One snapshot read through a cursor, page by page: no sort, no offset, no page of a million.
     this.#xmin = await this.db.transaction(async (tx) => {
       // Taken before the cursor's snapshot, so no later than its xmin: nothing is missed.
@@ -103,6 +124,7 @@ export class StatusCache {
       }
       return Number(rows[0]?.xmin);
     });
+    this.#lookedAt = now;
   }
 
   #take(r: CacheRow): void {

@@ -244,12 +244,6 @@ export function arrayLiteral(values: readonly (Value | boolean)[]): string {
   return out + '}';
 }
 
-/**
- * The writing transaction's ID, for status_xid: every statement that moves status_changed_at sets
- * it too, so each replica's status cache reads the change (migration 005).
- */
-export const CURRENT_XID = 'pg_current_xact_id()::text::bigint';
-
 const bit = (name: string): number => 1 << STATE_COLUMNS.findIndex(([n]) => n === name);
 /** What the status cache reads of a row: only when one changes is status_changed_at moved. */
 const STATUS_INPUTS = bit('last_presence_at') | bit('deadline') | bit('open_alert_id');
@@ -286,8 +280,7 @@ export async function saveStates(
   await lookUpEachRow(tx);
   const { rowCount } = await tx.query(
     `UPDATE quarantines q SET ${columns.map(({ c: [n] }) => `${n} = u.${n}, `).join('')}
-            status_changed_at = CASE WHEN u.status_changed THEN $4::bigint ELSE q.status_changed_at END,
-            status_xid = CASE WHEN u.status_changed THEN ${CURRENT_XID} ELSE q.status_xid END
+            status_changed_at = CASE WHEN u.status_changed THEN $4::bigint ELSE q.status_changed_at END
        FROM unnest($1::tid[], $2::xid[], $3::bool[]${columns.map(({ c: [, type] }, i) => `, $${i + 5}::${type}[]`).join('')})
          AS u(ctid_, xmin_, status_changed${columns.map(({ c: [n] }) => `, ${n}`).join('')})
       WHERE q.ctid = u.ctid_ AND xideq(q.xmin, u.xmin_)`,

@@ -5,7 +5,7 @@ import type { Rules } from './config.js';
 import { parseReasons, withReason } from './faults.js';
 import { type Absence, watchAction } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
-import { CURRENT_XID, arrayLiteral, lookUpEachRow, raiseFault } from './store.js';
+import { arrayLiteral, lookUpEachRow, raiseFault } from './store.js';
 
 const BATCH = 500;
 /** Transactions at once in a backlog. */
@@ -43,10 +43,11 @@ export interface WatchdogResult {
 
 /**
  * Move every monitored quarantine whose deadline has passed one step along the gap lifecycle
- * (docs/alerts.md). Reads only due rows (partial index on deadline) and skips rows another
- * instance holds, so several instances together take each step once. A row still due after its
- * step takes the next one in the same tick; in a backlog (a batch came back full) the tick goes
- * on until fewer rows are due.
+ * (docs/alerts.md). Reads only due marks (app migration 006: every write to a quarantine leaves
+ * one, due at its deadline) and skips marks and rows another instance holds, so several instances
+ * together take each step once. A mark whose quarantine has moved on since is dropped. A row
+ * still due after its step takes the next one in the same tick; in a backlog (a batch came back
+ * full) the tick goes on until fewer marks are due.
  */
 export async function watchdogTick(
   db: Database,
@@ -63,23 +64,31 @@ export async function watchdogTick(
     held: 0,
   };
   // Most ticks find nothing: one index probe, without a transaction's two extra round trips.
-  const { rows: due } = await db.query(
-    `SELECT 1 FROM quarantines WHERE state = 'monitoring' AND deadline <= $1 LIMIT 1`,
-    [now],
-  );
+  const { rows: due } = await db.query('SELECT 1 FROM quarantine_marks WHERE due <= $1 LIMIT 1', [
+    now,
+  ]);
   if (!due.length) return total;
   const batch = () =>
     db.transaction(async (tx) => {
       await lookUpEachRow(tx);
+      // Claimed by this transaction alone (SKIP LOCKED) and gone when it commits.
+      const { rows: marks } = await tx.query<{ quarantine_id: string }>(
+        `DELETE FROM quarantine_marks WHERE ctid = ANY(ARRAY(
+           SELECT ctid FROM quarantine_marks WHERE due <= $1 ORDER BY due LIMIT $2 FOR UPDATE SKIP LOCKED))
+         RETURNING quarantine_id`,
+        [now, BATCH],
+      );
+      if (!marks.length) return 0;
+      const ids = [...new Set(marks.map((m) => m.quarantine_id))];
       const { rows } = await tx.query<DueRow>(
         `SELECT q.id, q.ctid::text AS row_ctid, q.beacon_id, q.deadline, q.window_seconds, q.last_presence_at, q.enabled_at,
                 q.battery, q.clock_not_set_at, q.open_alert_id, q.fault_alert_id, q.fault_reasons, q.last_request_at,
                 q.relay_back_at, a.status AS gap_status, a.gap_started_at, a.held_at,
                 (a.detail->>'provisionalAt')::bigint AS provisional_at
            FROM quarantines q LEFT JOIN alerts a ON a.id = q.open_alert_id
-          WHERE q.state = 'monitoring' AND q.deadline <= $1
-          ORDER BY q.deadline LIMIT $2 FOR UPDATE OF q SKIP LOCKED`,
-        [now, BATCH],
+          WHERE q.id = ANY($2::uuid[]) AND q.state = 'monitoring' AND q.deadline <= $1
+          ORDER BY q.deadline FOR UPDATE OF q SKIP LOCKED`,
+        [now, arrayLiteral(ids)],
       );
       const absences = await absencesOf(
         tx,
@@ -96,7 +105,16 @@ export async function watchdogTick(
         while (next);
       }
       await flushWrites(tx, writes, now);
-      return rows.length;
+      // A row still due that this batch did not move (another transaction holds it, or it had no
+      // step to take) gets its mark back; a row that moved on since its mark needs none.
+      const kept = ids.filter((id) => !writes.quarantines.has(id));
+      if (kept.length)
+        await tx.query(
+          `INSERT INTO quarantine_marks (due, quarantine_id)
+           SELECT deadline, id FROM quarantines WHERE id = ANY($1::uuid[]) AND state = 'monitoring' AND deadline <= $2`,
+          [arrayLiteral(kept), now],
+        );
+      return marks.length;
     });
   if ((await batch()) === BATCH) {
     // Batches side by side, as instances would run them (SKIP LOCKED keeps them apart): the
@@ -228,7 +246,7 @@ async function flushWrites(tx: Queryable, w: Writes, now: number): Promise<void>
   if (qs.length)
     await tx.query(
       `UPDATE quarantines q SET deadline = u.deadline, open_alert_id = u.oid, fault_alert_id = u.fid,
-              fault_reasons = u.reasons, status_changed_at = $6, status_xid = ${CURRENT_XID}
+              fault_reasons = u.reasons, status_changed_at = $6
          FROM unnest($1::tid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[]) AS u(ctid_, deadline, oid, fid, reasons)
         WHERE q.ctid = u.ctid_`,
       [

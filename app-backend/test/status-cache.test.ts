@@ -5,7 +5,6 @@ import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { databaseTargets } from '../../test/support/databases.js';
 import { MIGRATIONS_DIR } from '../src/service.js';
 import { StatusCache } from '../src/status-cache.js';
-import { CURRENT_XID } from '../src/store.js';
 
 const NOW = 1_795_400_000_000;
 const MIN = 60_000;
@@ -51,7 +50,7 @@ async function openGap(db: Database, id: string, status: string, startedAt: numb
     [alertId, id, startedAt, status],
   );
   await db.query(
-    `UPDATE quarantines SET open_alert_id = $2, status_changed_at = $3, status_xid = ${CURRENT_XID} WHERE id = $1`,
+    `UPDATE quarantines SET open_alert_id = $2, status_changed_at = $3 WHERE id = $1`,
     [id, alertId, stamp],
   );
 }
@@ -158,11 +157,11 @@ for (const target of databaseTargets()) {
       assert.equal(cache.size, 2);
 
       await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
         [ending, NOW + 1000],
       );
       await db.query(
-        `UPDATE quarantines SET state = 'monitoring', status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
+        `UPDATE quarantines SET state = 'monitoring', status_changed_at = $2 WHERE id = $1`,
         [enabling, NOW + 1000],
       );
       await insert(db, { key: key('later'), stamp: NOW + 2000 });
@@ -183,7 +182,7 @@ for (const target of databaseTargets()) {
       const cache = new StatusCache(db, () => NOW, 1);
       await cache.refresh();
       await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
         [older, NOW + 1000],
       );
       await insert(db, { key: k, state: 'registered', lastPresenceAt: null, stamp: NOW + 1000 });
@@ -226,7 +225,7 @@ for (const target of databaseTargets()) {
       assert.equal(cache.size, 1, 'the first page was taken');
       assert.equal(cache.statusFor(key('first'), NOW)?.code, 'all_clear');
       await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
         [first, NOW + 1000],
       );
       await cache.refresh();
@@ -245,7 +244,7 @@ for (const target of databaseTargets()) {
       const cache = new StatusCache(recording, () => NOW);
       await cache.refresh();
       await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
         [only, NOW + 1000],
       );
       await cache.refresh();
@@ -254,10 +253,37 @@ for (const target of databaseTargets()) {
       await cache.refresh();
       assert.equal(cache.statusFor(key('later'), NOW)?.code, 'all_clear');
       assert.deepEqual(
-        declared.map((sql) => /status_xid >= \$1/.test(sql)),
+        declared.map((sql) => /m\.xid >= \$1/.test(sql)),
         [false, true, true],
         'a fill first, then only rows written since',
       );
+    });
+
+    it('after longer without a look than marks are sure to last, reads every row again', async () => {
+      const gone = await insert(db, { key: key('gone') });
+      const changed = await insert(db, { key: key('changed'), deadline: NOW + 5 * MIN });
+      let now = NOW;
+      const cache = new StatusCache(db, () => now);
+      await cache.refresh();
+      await db.query(
+        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
+        [gone, NOW + 1000],
+      );
+      await db.query(
+        `UPDATE quarantines SET state = 'registered', status_changed_at = $2 WHERE id = $1`,
+        [changed, NOW + 1000],
+      );
+      // The watchdog dropped both marks (a minute on), and this cache has not looked since.
+      await db.query('DELETE FROM quarantine_marks');
+      now = NOW + 29_000;
+      await cache.refresh();
+      assert.equal(cache.size, 2, "within half the marks' lifetime, marks are trusted");
+      assert.equal(cache.statusFor(key('changed'), now)?.code, 'all_clear');
+      now = NOW + 61_000;
+      await cache.refresh();
+      assert.equal(cache.statusFor(key('gone'), now), undefined);
+      assert.equal(cache.size, 1);
+      assert.equal(cache.statusFor(key('changed'), now)?.code, 'not_monitored');
     });
 
     // Two transactions at once: PGlite has one connection, so this runs on PostgreSQL only.
@@ -276,7 +302,7 @@ for (const target of databaseTargets()) {
         const wrote = new Promise<void>((r) => (written = r));
         const writer = db.transaction(async (tx) => {
           await tx.query(
-            `UPDATE quarantines SET state = 'monitoring', status_changed_at = $2, status_xid = ${CURRENT_XID} WHERE id = $1`,
+            `UPDATE quarantines SET state = 'monitoring', status_changed_at = $2 WHERE id = $1`,
             [id, NOW - 60_000],
           );
           written();

@@ -12,7 +12,6 @@ import { openBeaconKey, sealBeaconKey } from '../src/kek.js';
 import { backoffMs } from '../../backend-kit/mtls-client.js';
 import { MIGRATIONS_DIR } from '../src/service.js';
 import { StatusCache } from '../src/status-cache.js';
-import { CURRENT_XID } from '../src/store.js';
 
 const NOW = 1_795_400_000_000;
 const state = (over: Partial<QuarantineState> = {}): QuarantineState => ({
@@ -217,7 +216,7 @@ describe('status cache', () => {
       createHash('md5').update('k7').digest('hex') + createHash('md5').update('h7').digest('hex');
     assert.equal(cache.statusFor(key, NOW)?.code, 'all_clear');
     await db.query(
-      `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $1, status_xid = ${CURRENT_XID} WHERE beacon_id = 'SB-7'`,
+      `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $1 WHERE beacon_id = 'SB-7'`,
       [NOW + 1],
     );
     await cache.refresh();
