@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { APP_RUNTIME_ENV } from '../deploy/runtime-env.js';
+import { APP_NODE_FLAGS, APP_RUNTIME_ENV } from '../deploy/runtime-env.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import type { ServerSpec, Usage } from './ingest-server.js';
 
@@ -44,7 +44,10 @@ export async function startServer(
     execArgv: [
       // Node flags for the app: as deployed, unless BENCH_APP_NODE_OPTIONS weighs another setting.
       ...(spec.mode === 'app'
-        ? (process.env.BENCH_APP_NODE_OPTIONS ?? APP_RUNTIME_ENV.NODE_OPTIONS)
+        ? (
+            process.env.BENCH_APP_NODE_OPTIONS ??
+            [APP_RUNTIME_ENV.NODE_OPTIONS, ...APP_NODE_FLAGS].join(' ')
+          )
             .split(' ')
             .filter(Boolean)
         : []),

@@ -13,6 +13,9 @@
  *
  * BENCH_PROFILE=<dir> runs both servers under `--cpu-prof` (app.cpuprofile, bare.cpuprofile in <dir>);
  * BENCH_PHASES=profile runs only the app with the mix, for such a profile.
+ * BENCH_COMPARE_NODE_OPTIONS="<flags>" starts a second app process with those Node flags and
+ * measures it in the same maximum-throughput rounds (printed, not reported): an A/B of a runtime
+ * setting on a machine whose speed drifts between runs.
  */
 import { type Round, IngestRun, printRound } from './ingest-run.js';
 import type { ServerProcess } from './ingest-procs.js';
@@ -42,6 +45,16 @@ const run = await IngestRun.open({
 });
 const bare = await run.startBare(PROFILE);
 const app = await run.startApp(PROFILE);
+const COMPARE = env['BENCH_COMPARE_NODE_OPTIONS'];
+let other: ServerProcess | undefined;
+if (COMPARE !== undefined) {
+  const deployed = env['BENCH_APP_NODE_OPTIONS'];
+  env['BENCH_APP_NODE_OPTIONS'] = COMPARE;
+  other = await run.startApp();
+  if (deployed === undefined) delete env['BENCH_APP_NODE_OPTIONS'];
+  else env['BENCH_APP_NODE_OPTIONS'] = deployed;
+}
+const otherRounds: Round[] = [];
 const { database } = run;
 
 const rounds: Round[] = [];
@@ -62,6 +75,7 @@ console.log(
 // Warm-up (JIT, TLS sessions, caches), not counted.
 await run.round('bare', [bare], 'mix', 3);
 await run.round('app', [app], 'mix', 3);
+if (other) await run.round('app', [other], 'mix', 3);
 // What the app burns with no requests at all (its validation, status and watchdog loops over
 // QUARANTINES rows): at low request rates this, not the requests, dominates its CPU.
 const IDLE_SECONDS = 5;
@@ -80,6 +94,22 @@ if (PHASES.has('max')) {
     await measure('bare', bare, 'mix');
     await measure('app', app, 'mix');
     await measure('app', app, 'dummy');
+    if (other) {
+      const r = await run.round(`app ${COMPARE}`, [other], 'mix', SECONDS);
+      printRound(r);
+      otherRounds.push(r);
+    }
+  }
+  if (other) {
+    const share = (rs: Round[]) =>
+      rs.map((r, i) => (100 * r.rps) / (pick('bare', 'mix', false)[i]?.rps ?? NaN));
+    console.log(
+      `A/B, share of the bare server's req/s in each round: app ${share(pick('app', 'mix', false))
+        .map((v) => v.toFixed(1))
+        .join(' / ')} %; app with "${COMPARE}" ${share(otherRounds)
+        .map((v) => v.toFixed(1))
+        .join(' / ')} %`,
+    );
   }
 }
 if (PHASES.has('profile')) {
@@ -111,6 +141,7 @@ if (PHASES.has('rate')) {
 }
 
 await app.close();
+await other?.close();
 await bare.close();
 await run.close();
 

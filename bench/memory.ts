@@ -9,7 +9,7 @@
  * sampling RSS every BENCH_SAMPLE_SECONDS. Also measures, in this process, what one row of each
  * in-memory structure costs. BENCH_BEFORE_MAIN=<another build's main.js> starts that build on the
  * same database too, for a before/after comparison; BENCH_NODE_OPTIONS passes Node flags to the
- * backend processes.
+ * backend processes, BENCH_NODE_FLAGS command-line flags NODE_OPTIONS refuses.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -25,7 +25,7 @@ import type { StatusInput } from '../app-backend/src/lifecycle.js';
 import { KeyRateLimiter } from '../app-backend/src/rate-limit.js';
 import { StatusTable } from '../app-backend/src/status-table.js';
 import { createDeploymentPki } from '../deploy/pki/pki.js';
-import { APP_RUNTIME_ENV } from '../deploy/runtime-env.js';
+import { APP_NODE_FLAGS, APP_RUNTIME_ENV } from '../deploy/runtime-env.js';
 import { encodePresenceBody, hashKey } from '../protocol/presence.js';
 import { type BeaconKeys, deriveKeyMaterial } from '../protocol/token/keys.js';
 import { nodeSuite } from '../protocol/token/keys-node.js';
@@ -46,6 +46,8 @@ const ROUNDS = Number(process.env.BENCH_START_ROUNDS ?? 2);
 const BEFORE_MAIN = process.env.BENCH_BEFORE_MAIN;
 /** Node flags for the backend processes: as deployed unless another setting is to be weighed. */
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? APP_RUNTIME_ENV.NODE_OPTIONS;
+/** V8 flags NODE_OPTIONS refuses, on the command line: as deployed unless BENCH_NODE_FLAGS (space-separated). */
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? APP_NODE_FLAGS;
 const TARGET_MB = 200;
 /** "Flat": the slope of the RSS floor (each minute's lowest sample) over the second half stays under this. */
 const FLAT_MB_PER_MIN = 1;
@@ -266,7 +268,7 @@ async function startBackend(main: string, env: Record<string, string>): Promise<
   const publicPort = await freePort();
   const internalPort = await freePort();
   const t0 = performance.now();
-  const child = spawn(process.execPath, [main], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, main], {
     env: {
       ...env,
       APP_PUBLIC_PORT: String(publicPort),
@@ -651,6 +653,8 @@ const report = writeReport('memory', figures, {
   dummies: DUMMIES,
   cycleSeconds: CYCLE_MS / 1000,
   minutes: MINUTES,
+  nodeOptions: NODE_OPTIONS,
+  nodeFlags: NODE_FLAGS,
   seedSeconds,
   starts: Object.fromEntries(
     Object.entries(starts).map(([k, list]) => [

@@ -9,3 +9,11 @@ export const APP_RUNTIME_ENV = {
   NODE_OPTIONS: '--max-semi-space-size=8',
   MALLOC_ARENA_MAX: '2',
 } as const;
+
+/**
+ * V8 flags NODE_OPTIONS refuses, so they go on the command line (the image's CMD, the unit's
+ * ExecStart). Between full collections V8 lets the old generation grow to up to 4 × what
+ * survived the last one when collecting is cheap; at 1,000,000 quarantines that took the first
+ * minute of load past 200 MB resident. Growing by at most half keeps it near 187 MB.
+ */
+export const APP_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=50'];

@@ -41,4 +41,5 @@ EXPOSE 8443 8444
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "dist/deploy/docker/healthcheck.js", "app-backend"]
 ENTRYPOINT ["secret-env"]
-CMD ["node", "dist/app-backend/src/main.js"]
+# The V8 flag NODE_OPTIONS refuses (deploy/runtime-env.ts).
+CMD ["node", "--heap-growing-percent=50", "dist/app-backend/src/main.js"]
