@@ -3,7 +3,8 @@
  * (BENCH_QUARANTINES, default 1,000,000) in the app backend's database: the cost of a tick with
  * nothing due, next to a bare `SELECT 1` round trip in the same run; then 10,000 quarantines
  * falling due at once (no grace: one tick takes each to PROVISIONAL and on to CONFIRMED, with its
- * outbox row), next to the bare writes of as many alerts, outbox rows and quarantine rows.
+ * outbox row), next to the bare writes of as many alerts, outbox rows and quarantine rows; then
+ * the tick that drops one second of national presence's stale marks (app migration 006).
  * (The app backend's memory and start time: bench/memory.ts.)
  */
 import { randomUUID } from 'node:crypto';
@@ -96,6 +97,30 @@ async function bareWrites(): Promise<number> {
 }
 const bareMs = await bareWrites();
 
+/**
+ * National presence, 3,300 uploads a second, leaves as many marks that fall due one window later
+ * with their quarantines' deadlines moved on since: what a tick costs to drop one second of them.
+ */
+const STALE = 3_300;
+const staleMs: number[] = [];
+let staleLeft = 0;
+for (let r = 0; r < 5; r++) {
+  await db.query(
+    `INSERT INTO quarantine_marks (due, quarantine_id)
+     SELECT $1::bigint - 1, id FROM quarantines ORDER BY random() LIMIT ${STALE}`,
+    [now],
+  );
+  t = process.hrtime.bigint();
+  const moved = await watchdogTick(db, rules, now, metrics, log);
+  staleMs.push(ms(t));
+  if (moved.provisional + moved.confirmed) throw new Error('a stale mark moved a quarantine');
+  const { rows } = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM quarantine_marks WHERE due <= $1',
+    [now],
+  );
+  staleLeft += rows[0]?.n ?? 0;
+}
+
 const f = (n: number) => n.toLocaleString('en-GB', { maximumFractionDigits: 1 });
 console.log(
   `\n${machine()}; ${db.kind}; ${f(N)} active quarantines (seeded in ${f(seedSeconds)} s)\n`,
@@ -108,6 +133,9 @@ console.log(
   `| ${f(DUE)} fall due at once → alerts and outbox rows (one tick: ${f(first.provisional)} provisional, ${f(first.confirmed)} confirmed) | ${f(burstMs)} ms; ${f(counted[0]?.outbox ?? 0)} outbox rows (bare writes of as many: ${f(bareMs)} ms) |`,
 );
 console.log(`| the next tick, nothing left to do | ${f(nextMs)} ms |`);
+console.log(
+  `| ${f(STALE)} stale marks (one second of national presence, a window later) dropped by one tick (median of 5) | ${f(median(staleMs))} ms; ${f(staleLeft)} left due |`,
+);
 
 const figures: Figure[] = [
   {
@@ -135,6 +163,16 @@ const figures: Figure[] = [
       met: burstMs < TARGET_MS && first.confirmed === DUE && counted[0]?.outbox === DUE,
     },
   },
+  {
+    measure: `a tick dropping ${f(STALE)} stale marks (one second of national presence), ${f(N)} active (${db.kind})`,
+    value: Number(median(staleMs).toFixed(1)),
+    unit: 'ms',
+    baseline: {
+      label: 'watchdog tick with nothing due, same run',
+      value: Number(median(idle).toFixed(2)),
+      unit: 'ms',
+    },
+  },
 ];
 writeReport('watchdog', figures, {
   database: db.kind,
@@ -150,6 +188,7 @@ writeReport('watchdog', figures, {
     outboxRows: counted[0]?.outbox,
   },
   nextTick: { ms: nextMs, ...second },
+  staleMarks: { perTick: STALE, ms: staleMs, leftDue: staleLeft },
   bareWritesMs: bareMs,
 });
 await drop();
