@@ -259,6 +259,40 @@ for (const target of databaseTargets()) {
       );
     });
 
+    it('looks by marks through the indexes, with or without statistics', async () => {
+      for (let i = 0; i < 50; i++) await insert(db, { key: key(`row ${i}`) });
+      const plans: string[] = [];
+      const explaining: Database = {
+        ...db,
+        transaction: (fn) =>
+          db.transaction((tx) =>
+            fn({
+              ...tx,
+              query: async (sql: string, params?: unknown[]) => {
+                const cursor = /^DECLARE status_rows NO SCROLL CURSOR FOR ([\s\S]*)$/.exec(sql);
+                if (cursor) {
+                  const { rows } = await tx.query<Record<string, string>>(
+                    `EXPLAIN ${cursor[1]}`,
+                    params,
+                  );
+                  plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
+                }
+                return tx.query(sql, params);
+              },
+            } as typeof tx),
+          ),
+      };
+      const cache = new StatusCache(explaining, () => NOW);
+      await cache.refresh();
+      await insert(db, { key: key('new') });
+      await cache.refresh();
+      assert.equal(cache.statusFor(key('new'), NOW)?.code, 'all_clear');
+      // Never analysed, and small: left alone the planner would scan and hash both tables.
+      const changed = plans[1] ?? '';
+      assert.doesNotMatch(changed, /Seq Scan|Hash (Semi |Right |Anti )?Join/, changed);
+      assert.match(changed, /quarantine_marks_xid/, changed);
+    });
+
     it('after longer without a look than marks are sure to last, reads every row again', async () => {
       const gone = await insert(db, { key: key('gone') });
       const changed = await insert(db, { key: key('changed'), deadline: NOW + 5 * MIN });
