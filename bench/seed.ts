@@ -18,9 +18,17 @@ export async function benchDatabase(): Promise<{ db: Database; drop: () => Promi
   };
 }
 
+/** Sealed keys as registration stores them (app-backend/src/kek.ts): version ‖ nonce ‖ key ‖ tag. */
+const SEALED_KEY_BYTES = 1 + 12 + 32 + 16;
+const SEALED_DERIVED_BYTES = 1 + 12 + 48 + 16;
+/** `n` bytes that differ per row `i`, as SQL: what the database stores and sends is the size of real ones. */
+const sealedBytes = (n: number) =>
+  `substring(decode(${Array.from({ length: Math.ceil(n / 16) }, (_, k) => `md5('${n}.${k}.' || i)`).join(' || ')}, 'hex') from 1 for ${n})`;
+
 /**
  * `n` monitored quarantines, made by the server itself (generate_series) in chunks: each with a
- * key hash, a sealed-key placeholder, recent presence and a deadline `deadlineFrom` + i ms.
+ * key hash, sealed keys of the real sizes (random bytes: none is opened), recent presence and a
+ * deadline `deadlineFrom` + i ms.
  */
 export async function seedQuarantines(
   db: Database,
@@ -32,10 +40,11 @@ export async function seedQuarantines(
   for (let from = 0; from < n; from += chunk) {
     const to = Math.min(n, from + chunk) - 1;
     await db.query(
-      `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, window_seconds, state,
-                                registered_at, enabled_at, offset_updated_at, last_presence_at, last_counter,
+      `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, keys_sealed, window_seconds,
+                                state, registered_at, enabled_at, offset_updated_at, last_presence_at, last_counter,
                                 last_request_at, deadline, status_changed_at)
-       SELECT md5('q' || i)::uuid, 'SB-' || i, md5('k' || i) || md5('h' || i), 20000, '\\x00'::bytea, 360,
+       SELECT md5('q' || i)::uuid, 'SB-' || i, md5('k' || i) || md5('h' || i), 20000,
+              ${sealedBytes(SEALED_KEY_BYTES)}, ${sealedBytes(SEALED_DERIVED_BYTES)}, 360,
               'monitoring', $1::bigint, $1, $1, $1, 1, $1, $2::bigint + i, $1
          FROM generate_series($3::int, $4::int) AS i`,
       [now, deadlineFrom, from, to],
