@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import type { Database } from '../../backend-kit/db.js';
+import type { Database, Queryable } from '../../backend-kit/db.js';
 import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { databaseTargets } from '../../test/support/databases.js';
 import { MIGRATIONS_DIR } from '../src/service.js';
@@ -70,10 +70,18 @@ function counting(db: Database): Database & { looks: number } {
 
 type Run = () => Promise<{ rows: unknown[] }>;
 
-/** `db` with each query of its transactions (where the cache reads) passed through `around`. */
+/**
+ * `db` with each query of its transactions (where the cache reads) passed through `around`, which
+ * may also query the same transaction (`tx`, with the statement's `params`).
+ */
 function intercepting(
   db: Database,
-  around: (sql: string, run: Run) => Promise<{ rows: unknown[] }>,
+  around: (
+    sql: string,
+    run: Run,
+    tx: Queryable,
+    params?: unknown[],
+  ) => Promise<{ rows: unknown[] }>,
 ): Database {
   return {
     ...db,
@@ -81,11 +89,19 @@ function intercepting(
       db.transaction((tx) =>
         fn({
           ...tx,
-          query: (sql: string, params?: unknown[]) => around(sql, () => tx.query(sql, params)),
+          query: (sql: string, params?: unknown[]) =>
+            around(sql, () => tx.query(sql, params), tx, params),
         } as typeof tx),
       ),
   };
 }
+
+/** Ends quarantine `id` as endQuarantine does, stamped `at`. */
+const endRow = (db: Database, id: string, at: number) =>
+  db.query(
+    `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
+    [id, at],
+  );
 
 /** Counts the rows the cache's cursor hands back. */
 function countingRows(db: Database): Database & { rows: number } {
@@ -156,10 +172,7 @@ for (const target of databaseTargets()) {
       await cache.refresh();
       assert.equal(cache.size, 2);
 
-      await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
-        [ending, NOW + 1000],
-      );
+      await endRow(db, ending, NOW + 1000);
       await db.query(
         `UPDATE quarantines SET state = 'monitoring', status_changed_at = $2 WHERE id = $1`,
         [enabling, NOW + 1000],
@@ -181,10 +194,7 @@ for (const target of databaseTargets()) {
       const older = await insert(db, { key: k });
       const cache = new StatusCache(db, () => NOW, 1);
       await cache.refresh();
-      await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
-        [older, NOW + 1000],
-      );
+      await endRow(db, older, NOW + 1000);
       await insert(db, { key: k, state: 'registered', lastPresenceAt: null, stamp: NOW + 1000 });
       await cache.refresh();
       assert.equal(cache.statusFor(k, NOW)?.code, 'not_monitored');
@@ -224,10 +234,7 @@ for (const target of databaseTargets()) {
       await assert.rejects(cache.refresh(), /connection lost/);
       assert.equal(cache.size, 1, 'the first page was taken');
       assert.equal(cache.statusFor(key('first'), NOW)?.code, 'all_clear');
-      await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
-        [first, NOW + 1000],
-      );
+      await endRow(db, first, NOW + 1000);
       await cache.refresh();
       assert.equal(cache.statusFor(key('first'), NOW), undefined);
       assert.equal(cache.statusFor(key('second'), NOW)?.code, 'all_clear');
@@ -243,10 +250,7 @@ for (const target of databaseTargets()) {
       });
       const cache = new StatusCache(recording, () => NOW);
       await cache.refresh();
-      await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
-        [only, NOW + 1000],
-      );
+      await endRow(db, only, NOW + 1000);
       await cache.refresh();
       assert.equal(cache.size, 0);
       await insert(db, { key: key('later'), stamp: NOW + 2000 });
@@ -262,26 +266,14 @@ for (const target of databaseTargets()) {
     it('looks by marks through the indexes, with or without statistics', async () => {
       for (let i = 0; i < 50; i++) await insert(db, { key: key(`row ${i}`) });
       const plans: string[] = [];
-      const explaining: Database = {
-        ...db,
-        transaction: (fn) =>
-          db.transaction((tx) =>
-            fn({
-              ...tx,
-              query: async (sql: string, params?: unknown[]) => {
-                const cursor = /^DECLARE status_rows NO SCROLL CURSOR FOR ([\s\S]*)$/.exec(sql);
-                if (cursor) {
-                  const { rows } = await tx.query<Record<string, string>>(
-                    `EXPLAIN ${cursor[1]}`,
-                    params,
-                  );
-                  plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
-                }
-                return tx.query(sql, params);
-              },
-            } as typeof tx),
-          ),
-      };
+      const explaining = intercepting(db, async (sql, run, tx, params) => {
+        const cursor = /^DECLARE status_rows NO SCROLL CURSOR FOR ([\s\S]*)$/.exec(sql);
+        if (cursor) {
+          const { rows } = await tx.query<Record<string, string>>(`EXPLAIN ${cursor[1]}`, params);
+          plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
+        }
+        return run();
+      });
       const cache = new StatusCache(explaining, () => NOW);
       await cache.refresh();
       await insert(db, { key: key('new') });
@@ -299,10 +291,7 @@ for (const target of databaseTargets()) {
       let now = NOW;
       const cache = new StatusCache(db, () => now);
       await cache.refresh();
-      await db.query(
-        `UPDATE quarantines SET state = 'ended', sk_t_past_hash = NULL, status_changed_at = $2 WHERE id = $1`,
-        [gone, NOW + 1000],
-      );
+      await endRow(db, gone, NOW + 1000);
       await db.query(
         `UPDATE quarantines SET state = 'registered', status_changed_at = $2 WHERE id = $1`,
         [changed, NOW + 1000],
