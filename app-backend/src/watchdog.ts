@@ -107,12 +107,13 @@ export async function watchdogTick(
       }
       await flushWrites(tx, writes, now);
       // A row still due that this batch did not move (another transaction holds it, or it had no
-      // step to take) gets its mark back; a row that moved on since its mark needs none.
+      // step to take) gets its mark back, due just after this tick's `now`: the next tick tries
+      // again, and this one's backlog does not spin on it. A row that moved on needs none.
       const kept = ids.filter((id) => !writes.quarantines.has(id));
       if (kept.length)
         await tx.query(
           `INSERT INTO quarantine_marks (due, quarantine_id)
-           SELECT deadline, id FROM quarantines WHERE id = ANY($1::uuid[]) AND state = 'monitoring' AND deadline <= $2`,
+           SELECT $2::bigint + 1, id FROM quarantines WHERE id = ANY($1::uuid[]) AND state = 'monitoring' AND deadline <= $2`,
           [arrayLiteral(kept), now],
         );
       return marks.length;

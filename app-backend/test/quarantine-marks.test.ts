@@ -137,11 +137,32 @@ for (const target of databaseTargets()) {
         await holding;
         const skipped = await tick(db);
         assert.equal(skipped.provisional, 0);
-        assert.deepEqual(await marks(db, id), [NOW - MIN]);
+        assert.deepEqual(await marks(db, id), [NOW + 1], 'for the next tick, not this one again');
         release();
         await holder;
         assert.equal((await tick(db, NOW + 1000)).confirmed, 1);
         assert.equal(await alerts(db), 1);
+      });
+
+    if (target.name === 'PostgreSQL')
+      it('ends its tick when a backlog of due rows is held elsewhere, and takes them the next', async () => {
+        // More than a batch (500): a tick that gave marks back for the same tick would never end.
+        for (let n = 0; n < 600; n++) await insert(db, n, { deadline: NOW - MIN });
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        let locked!: () => void;
+        const holding = new Promise<void>((r) => (locked = r));
+        const holder = db.transaction(async (tx) => {
+          await tx.query('SELECT 1 FROM quarantines FOR UPDATE');
+          locked();
+          await held;
+        });
+        await holding;
+        assert.equal((await tick(db)).provisional, 0);
+        release();
+        await holder;
+        assert.equal((await tick(db, NOW + 1000)).confirmed, 600);
+        assert.equal(await alerts(db), 600);
       });
   });
 }
