@@ -8,6 +8,8 @@ export type DeliveryTarget = MtlsPeer;
 export interface DeliveryOptions {
   /** Outbox rows claimed by one statement. */
   readonly batch?: number;
+  /** Alerts in one POST (the batch route); 1 posts each alone on the single-alert route. */
+  readonly perPost?: number;
   /** Posts in flight at once (and keep-alive connections to the police backend). */
   readonly concurrency?: number;
   /** How long a claim holds its rows; past it, another run (or replica) delivers them again. */
@@ -16,10 +18,22 @@ export interface DeliveryOptions {
   readonly random?: () => number;
 }
 
-export const DELIVERY_DEFAULTS = { batch: 256, concurrency: 32, leaseMs: 30_000 } as const;
+export const DELIVERY_DEFAULTS = {
+  batch: 512,
+  perPost: 64,
+  concurrency: 32,
+  leaseMs: 30_000,
+} as const;
 
 /** How often the pending gauge is counted; in between it follows this replica's deliveries. */
 const PENDING_COUNT_MS = 15_000;
+/** After a police backend without the batch route (404), one alert per POST for this long. */
+const SINGLES_MS = 10 * 60_000;
+
+const SINGLE_PATH = '/internal/v1/alerts';
+const BATCH_PATH = '/internal/v1/alert-batches';
+/** What the police may put in an item's error: a stable code, never free text into our log. */
+const ITEM_ERROR = /^[A-Z][A-Z0-9_]{0,39}$/;
 
 export interface DeliveryRun {
   readonly claimed: number;
@@ -71,12 +85,15 @@ const MARK = `UPDATE outbox o SET
 export class AlertDelivery {
   readonly #client: MtlsClient;
   readonly #batch: number;
+  readonly #perPost: number;
   readonly #concurrency: number;
   readonly #leaseMs: number;
   readonly #random: () => number;
   #pending = 0;
   #countedAt = -Infinity;
   #closed = false;
+  /** Until when to post one alert per request: the police backend had no batch route. */
+  #singlesUntil = -Infinity;
 
   constructor(
     private readonly db: Database,
@@ -87,6 +104,7 @@ export class AlertDelivery {
     options: DeliveryOptions = {},
   ) {
     this.#batch = options.batch ?? DELIVERY_DEFAULTS.batch;
+    this.#perPost = Math.max(1, options.perPost ?? DELIVERY_DEFAULTS.perPost);
     this.#concurrency = options.concurrency ?? DELIVERY_DEFAULTS.concurrency;
     this.#leaseMs = options.leaseMs ?? DELIVERY_DEFAULTS.leaseMs;
     this.#random = options.random ?? Math.random;
@@ -106,7 +124,7 @@ export class AlertDelivery {
     return delivered;
   }
 
-  /** One batch: claim, post (each over a kept-alive connection), write the results back. */
+  /** One batch: claim, post (several alerts a request, over kept-alive connections), write the results back. */
   async run(): Promise<DeliveryRun> {
     if (this.#closed) return { claimed: 0, delivered: 0, failed: 0 };
     const claimedAt = this.now();
@@ -116,11 +134,20 @@ export class AlertDelivery {
     // Oldest first: the police hear of alerts in the order they were decided.
     rows.sort((a, b) => a.seq - b.seq);
     const errors = new Array<string | null>(rows.length).fill(null);
+    // A claim holds at most one message per quarantine, so its posts may go in any order at once.
+    const size = claimedAt < this.#singlesUntil ? 1 : this.#perPost;
+    const posts: number[][] = [];
+    for (let i = 0; i < rows.length; i += size)
+      posts.push(Array.from({ length: Math.min(size, rows.length - i) }, (_, k) => i + k));
     let next = 0;
     const worker = async () => {
-      for (let i = next++; i < rows.length; i = next++) errors[i] = await this.#post(rows[i]!);
+      for (let p = next++; p < posts.length; p = next++) {
+        const at = posts[p]!;
+        const results = await this.#send(at.map((i) => rows[i]!));
+        at.forEach((i, k) => (errors[i] = results[k] ?? null));
+      }
     };
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, rows.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, posts.length) }, worker));
 
     const at = this.now();
     const failed = errors.filter((e) => e !== null).length;
@@ -161,16 +188,66 @@ export class AlertDelivery {
     this.#client.close();
   }
 
+  /** Post messages, as one batch when there are several; per message null when stored, else why not. */
+  async #send(rows: Claimed[]): Promise<(string | null)[]> {
+    if (rows.length === 1) return [await this.#post(rows[0]!)];
+    const batch = await this.#postBatch(rows);
+    if (batch !== 'NO_BATCH_ROUTE') return batch;
+    if (this.now() >= this.#singlesUntil)
+      this.log.info(
+        { minutes: SINGLES_MS / 60_000 },
+        'police backend has no batch route; posting alerts one by one',
+      );
+    this.#singlesUntil = this.now() + SINGLES_MS;
+    const out: (string | null)[] = [];
+    for (const row of rows) out.push(await this.#post(row));
+    return out;
+  }
+
   /** Post one message; null when the police backend stored it (or had it already), else why not. */
   async #post(row: Claimed): Promise<string | null> {
     try {
-      const { status } = await this.#client.post('/internal/v1/alerts', row.payload, {
+      const { status } = await this.#client.post(SINGLE_PATH, row.payload, {
         'idempotency-key': row.id,
       });
       return status >= 200 && status < 300 ? null : `HTTP_${status}`;
     } catch (err) {
       return (err as NodeJS.ErrnoException).code ?? 'NETWORK';
     }
+  }
+
+  /**
+   * Post messages in one request; the police answer each in order (idempotent on the alert ID,
+   * so a batch sent again stores nothing twice). An answer that does not match the batch fails
+   * all of it.
+   */
+  async #postBatch(rows: Claimed[]): Promise<(string | null)[] | 'NO_BATCH_ROUTE'> {
+    const all = (error: string) => rows.map(() => error);
+    let answer: { status: number; body: string };
+    try {
+      answer = await this.#client.post(
+        BATCH_PATH,
+        `{"alerts":[${rows.map((r) => r.payload).join(',')}]}`,
+      );
+    } catch (err) {
+      return all((err as NodeJS.ErrnoException).code ?? 'NETWORK');
+    }
+    if (answer.status === 404) return 'NO_BATCH_ROUTE';
+    if (answer.status < 200 || answer.status >= 300) return all(`HTTP_${answer.status}`);
+    let results: unknown;
+    try {
+      results = (JSON.parse(answer.body) as { results?: unknown } | null)?.results;
+    } catch {
+      return all('BAD_ANSWER');
+    }
+    if (!Array.isArray(results) || results.length !== rows.length) return all('BAD_ANSWER');
+    return results.map((r: unknown) => {
+      const item = r as { ok?: unknown; error?: unknown } | null;
+      if (item?.ok === true) return null;
+      return typeof item?.error === 'string' && ITEM_ERROR.test(item.error)
+        ? item.error
+        : 'BAD_ANSWER';
+    });
   }
 
   /** A full count of the outbox now and then; in between, what this replica delivered is taken off. */

@@ -78,22 +78,30 @@ export async function listenAsPolice(
   return server;
 }
 
-/** A police backend stand-in on real mutual TLS: records alerts by idempotency key; can go down and up. */
+/**
+ * A police backend stand-in on real mutual TLS: records alerts posted alone (with their
+ * idempotency key) or in a batch (with their alert ID); can go down and up.
+ */
 export class PoliceStub {
   readonly received: { id: string; body: AlertMessage }[] = [];
-  /** When set, the stub reads the alert, then drops the connection without answering. */
+  /** When set, the stub reads the alerts, then drops the connection without answering. */
   dropBeforeAnswer = false;
   #server: Server | undefined;
   port = 0;
 
   async up(): Promise<void> {
-    this.#server = await listenAsPolice(this.port, (req, body, res) => {
-      this.received.push({
-        id: String(req.headers['idempotency-key']),
-        body: JSON.parse(body.toString('utf8')) as AlertMessage,
-      });
+    this.#server = await listenAsPolice(this.port, (req, raw, res) => {
+      const body = JSON.parse(raw.toString('utf8')) as AlertMessage | { alerts: AlertMessage[] };
+      const batch = 'alerts' in body ? body.alerts : undefined;
+      if (batch) for (const m of batch) this.received.push({ id: m.alertId, body: m });
+      else
+        this.received.push({
+          id: String(req.headers['idempotency-key']),
+          body: body as AlertMessage,
+        });
       if (this.dropBeforeAnswer) return void req.socket.destroy();
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      const answer = batch ? { results: batch.map(() => ({ ok: true })) } : { ok: true };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
     });
     this.port = (this.#server.address() as AddressInfo).port;
   }
@@ -105,10 +113,10 @@ export class PoliceStub {
       await new Promise<void>((resolve) => (s.close(() => resolve()), s.closeAllConnections()));
   }
 
-  /** Alerts as the police would show them: one per idempotency key. */
+  /** Alerts as the police would show them: one per alert ID. */
   shown(): AlertMessage[] {
     const seen = new Map<string, AlertMessage>();
-    for (const r of this.received) if (!seen.has(r.id)) seen.set(r.id, r.body);
+    for (const r of this.received) if (!seen.has(r.body.alertId)) seen.set(r.body.alertId, r.body);
     return [...seen.values()];
   }
 }

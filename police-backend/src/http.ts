@@ -37,6 +37,7 @@ import {
 } from './absences.js';
 import { appendAudit, verifyAudit } from './audit.js';
 import { AlertIntake } from './intake.js';
+import { MAX_BATCH_BYTES, receiveBatch } from './alert-batch.js';
 import {
   type Beacon,
   beaconIdSchema,
@@ -382,35 +383,46 @@ export function officerServer(deps: HttpDeps): Server {
 }
 
 const ALERTS_PATH = '/internal/v1/alerts';
-const MAX_ALERT_BYTES = 16 * 1024;
+const BATCH_PATH = '/internal/v1/alert-batches';
+/** The app backend's routes and the most bytes each takes. */
+const INTERNAL_LIMITS = new Map([
+  [ALERTS_PATH, 16 * 1024],
+  [BATCH_PATH, MAX_BATCH_BYTES],
+]);
 
-/** Whether the lean alert route takes a request: the app backend's usual one; anything else goes through Express. */
-function plainAlertPost(req: IncomingMessage): boolean {
+/** An internal route's work once the body is parsed: the JSON answered with 200. */
+type InternalHandler = (req: IncomingMessage, body: unknown) => Promise<object>;
+
+/** Whether the lean path takes a request: the app backend's usual ones; anything else goes through Express. */
+function plainInternalPost(req: IncomingMessage): boolean {
+  const limit = INTERNAL_LIMITS.get(req.url ?? '');
   const length = Number(req.headers['content-length']);
   const encoding = req.headers['content-encoding'];
   return (
+    limit !== undefined &&
     req.method === 'POST' &&
-    req.url === ALERTS_PATH &&
     /^application\/json\s*(;\s*charset="?utf-8"?\s*)?$/i.test(req.headers['content-type'] ?? '') &&
     (encoding === undefined || encoding === 'identity') &&
     req.headers['transfer-encoding'] === undefined &&
     Number.isInteger(length) &&
     length > 0 &&
-    length <= MAX_ALERT_BYTES
+    length <= limit
   );
 }
 
 /**
- * `POST /internal/v1/alerts` without Express: the same checks, codes and log line as the
- * Express route (which still serves unusual requests), at a fraction of the cost per alert.
+ * The app backend's POSTs without Express: the same checks, codes and log line as the Express
+ * routes (which still serve unusual requests), at a fraction of the cost per alert.
  */
-function alertRoute(
+function leanInternalRoute(
   deps: HttpDeps,
-  intake: AlertIntake,
+  handlers: ReadonlyMap<string, InternalHandler>,
   identityOf: (socket: TLSSocket) => string | undefined,
 ) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const start = process.hrtime.bigint();
+    const route = req.url as string;
+    const handle = handlers.get(route) as InternalHandler;
     const answer = (status: number, body: object) => {
       const text = JSON.stringify(body);
       res.writeHead(status, {
@@ -419,7 +431,7 @@ function alertRoute(
       });
       res.end(text);
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      deps.log.info({ method: 'POST', route: ALERTS_PATH, status, ms }, 'request');
+      deps.log.info({ method: 'POST', route, status, ms }, 'request');
     };
     const fail = (err: unknown) => {
       if (err instanceof ApiError) return answer(err.status, { error: err.code });
@@ -446,19 +458,27 @@ function alertRoute(
       } catch {
         return answer(400, { error: 'BAD_JSON' });
       }
-      try {
+      handle(req, body).then((out) => answer(200, out), fail);
+    });
+  };
+}
+
+/** The internal routes: one alert (`Idempotency-Key` required), or a batch of them. */
+function internalHandlers(deps: HttpDeps, intake: AlertIntake): Map<string, InternalHandler> {
+  return new Map<string, InternalHandler>([
+    [
+      ALERTS_PATH,
+      async (req, body) => {
         const message = parse(alertMessageSchema, body, 'BAD_ALERT');
         const key = req.headers['idempotency-key'];
         if (typeof key !== 'string' || key.length > 64)
           throw badRequest('IDEMPOTENCY_KEY_REQUIRED');
-        intake
-          .receive(message)
-          .then((changed) => answer(200, { ok: true, duplicate: changed.length === 0 }), fail);
-      } catch (err) {
-        fail(err);
-      }
-    });
-  };
+        const changed = await intake.receive(message);
+        return { ok: true, duplicate: changed.length === 0 };
+      },
+    ],
+    [BATCH_PATH, async (_req, body) => ({ results: await receiveBatch(intake, body, deps.log) })],
+  ]);
 }
 
 /** The app backend only: mutual TLS at the handshake, its identity at the route. */
@@ -480,18 +500,17 @@ export function internalServer(deps: HttpDeps): Server {
         : forbidden('PEER_NOT_ALLOWED'),
     ),
   );
-  app.use(express.json({ limit: '16kb' }));
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
-  app.post(ALERTS_PATH, async (req, res) => {
-    const message = parse(alertMessageSchema, req.body, 'BAD_ALERT');
-    const key = req.headers['idempotency-key'];
-    if (typeof key !== 'string' || key.length > 64) throw badRequest('IDEMPOTENCY_KEY_REQUIRED');
-    const changed = await intake.receive(message);
-    res.json({ ok: true, duplicate: changed.length === 0 });
-  });
+  const handlers = internalHandlers(deps, intake);
+  for (const [path, handle] of handlers)
+    app.post(
+      path,
+      express.json({ limit: INTERNAL_LIMITS.get(path) }),
+      async (req, res) => void res.json(await handle(req, req.body)),
+    );
   app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
   app.use(errorHandler(deps.log));
-  const alerts = alertRoute(deps, intake, identityOf);
+  const lean = leanInternalRoute(deps, handlers, identityOf);
   return createServer(
     {
       cert: deps.tls.cert,
@@ -502,7 +521,7 @@ export function internalServer(deps: HttpDeps): Server {
       ...TLS_DEFAULTS,
     },
     (req, res) => {
-      if (plainAlertPost(req)) alerts(req, res);
+      if (plainInternalPost(req)) lean(req, res);
       else void app(req, res);
     },
   );

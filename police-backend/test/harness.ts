@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request } from 'node:https';
 import type { Database } from '../../backend-kit/db.js';
 import { ManualClock } from '../../test/support/clock.js';
 import { type HttpResult, type TlsClient, httpsRequest } from '../../test/support/https-client.js';
@@ -161,5 +162,60 @@ export async function postAlert(
   return httpsRequest(h.backend.internalPort, 'POST', '/internal/v1/alerts', client, body, {
     'content-type': 'application/json',
     'idempotency-key': typeof id === 'string' ? id : 'x',
+  });
+}
+
+/**
+ * Post a batch (`{"alerts": [...]}`, or any body) to the internal listener as the app backend;
+ * `chunked` sends it without a length, so the Express route takes it instead of the lean one.
+ */
+export async function postAlertBatch(
+  h: PoliceHarness,
+  body: unknown,
+  options: { tls?: TlsClient; chunked?: boolean; raw?: string } = {},
+): Promise<HttpResult> {
+  const pki = await testPki();
+  const tls = options.tls ?? {
+    ca: pki.ca.cert,
+    cert: pki.appBackend.cert,
+    key: pki.appBackend.key,
+  };
+  const text = options.raw ?? JSON.stringify(body);
+  if (!options.chunked)
+    return httpsRequest(h.backend.internalPort, 'POST', '/internal/v1/alert-batches', tls, text, {
+      'content-type': 'application/json',
+    });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: h.backend.internalPort,
+        method: 'POST',
+        path: '/internal/v1/alert-batches',
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        servername: 'localhost',
+        agent: false,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const b = Buffer.concat(chunks);
+          resolve({
+            status: res.statusCode ?? 0,
+            body: b,
+            headers: res.headers,
+            json: <T>() => JSON.parse(b.toString('utf8')) as T,
+          });
+        });
+      },
+    );
+    req.on('error', reject);
+    // Two writes and no content-length: sent chunked.
+    req.write(text.slice(0, 1));
+    req.end(text.slice(1));
   });
 }

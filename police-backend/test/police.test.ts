@@ -14,6 +14,7 @@ import {
   alertMessage,
   api,
   postAlert,
+  postAlertBatch,
   signIn,
   signInRaw,
   startPolice,
@@ -141,6 +142,133 @@ for (const target of databaseTargets()) {
             (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM alerts')).rows[0]?.n,
           ),
           0,
+        );
+      });
+    });
+
+    describe('alert batches (mutual TLS)', () => {
+      const count = async () =>
+        Number((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM alerts')).rows[0]?.n);
+
+      it('stores a batch alert by alert and answers each in order, on the lean and the Express route alike', async () => {
+        for (const chunked of [false, true]) {
+          const m = alertMessage();
+          const fault = alertMessage({
+            kind: 'BEACON_FAULT',
+            beaconId: 'SB-0002',
+            gapStartedAt: null,
+            detail: { reasons: 'low_battery', batteryPercent: 12 },
+          });
+          const r = await postAlertBatch(
+            h,
+            {
+              alerts: [
+                m,
+                { ...m, alertId: 'not-a-uuid' },
+                m,
+                updateMessage(m, 'LATE_EVIDENCE', { evidenceUntil: 1234 }),
+                fault,
+              ],
+            },
+            { chunked },
+          );
+          assert.equal(r.status, 200);
+          assert.deepEqual(r.json(), {
+            results: [
+              { ok: true, duplicate: false },
+              { ok: false, error: 'BAD_ALERT' },
+              { ok: true, duplicate: true },
+              { ok: true, duplicate: false },
+              { ok: true, duplicate: false },
+            ],
+          });
+          const stored = await api(h, officer, 'GET', `/api/alerts/${String(m.alertId)}`);
+          assert.equal(
+            stored.json<{ alert: { evidenceUntil: number } }>().alert.evidenceUntil,
+            1234,
+            'the update reached the alert before it in the batch',
+          );
+        }
+        assert.equal(await count(), 6, 'three alerts per batch, none twice');
+        assert.ok(
+          h.logs.some(
+            (l) => l.includes('"route":"/internal/v1/alert-batches"') && l.includes('"status":200'),
+          ),
+        );
+      });
+
+      it('refuses what is not a batch with a stable code, on both routes, and stores nothing', async () => {
+        const m = alertMessage();
+        const cases: [unknown, number, string][] = [
+          [[m], 400, 'BAD_BATCH'],
+          [{}, 400, 'BAD_BATCH'],
+          [{ alerts: [] }, 400, 'BAD_BATCH'],
+          [{ alerts: m }, 400, 'BAD_BATCH'],
+          [{ alerts: [m], more: [] }, 400, 'BAD_BATCH'],
+          [{ alerts: Array.from({ length: 257 }, () => alertMessage()) }, 400, 'BAD_BATCH'],
+        ];
+        for (const chunked of [false, true]) {
+          for (const [body, status, error] of cases) {
+            const r = await postAlertBatch(h, body, { chunked });
+            assert.deepEqual(
+              [r.status, r.json()],
+              [status, { error }],
+              JSON.stringify(body).slice(0, 80),
+            );
+          }
+          const junk = await postAlertBatch(h, null, { chunked, raw: '{"alerts": [' });
+          assert.deepEqual([junk.status, junk.json()], [400, { error: 'BAD_JSON' }]);
+          const huge = await postAlertBatch(h, null, {
+            chunked,
+            raw: JSON.stringify({
+              alerts: [alertMessage({ detail: { note: 'x'.repeat(1024 * 1024) } })],
+            }),
+          });
+          assert.deepEqual([huge.status, huge.json()], [413, { error: 'BODY_TOO_LARGE' }]);
+        }
+        const pki = await testPki();
+        const other = await postAlertBatch(
+          h,
+          { alerts: [m] },
+          { tls: { ca: pki.ca.cert, cert: pki.policeBackend.cert, key: pki.policeBackend.key } },
+        );
+        assert.deepEqual([other.status, other.json()], [403, { error: 'PEER_NOT_ALLOWED' }]);
+        await assert.rejects(postAlertBatch(h, { alerts: [m] }, { tls: { ca: pki.ca.cert } }));
+        assert.equal(await count(), 0);
+      });
+
+      it('answers any mix of alerts and junk item by item, never 5xx, storing exactly the alerts', async () => {
+        const valid = fc
+          .record({
+            alertId: fc.uuid({ version: 4 }),
+            kind: fc.constantFrom('NO_PRESENCE', 'BEACON_FAULT', 'RELAY_SILENT'),
+            beaconId: fc.stringMatching(/^SB-[0-9]{1,4}$/),
+          })
+          .map((over) => ({ valid: true, item: alertMessage(over) as unknown }));
+        const junk = fc
+          .oneof(fc.anything(), fc.record({ alertId: fc.uuid({ version: 4 }), kind: fc.string() }))
+          .map((item) => ({ valid: false, item }));
+        let stored = 0;
+        await fc.assert(
+          fc.asyncProperty(
+            fc.array(fc.oneof(valid, junk), { minLength: 1, maxLength: 12 }),
+            async (items) => {
+              const r = await postAlertBatch(h, { alerts: items.map((i) => i.item) });
+              assert.equal(r.status, 200);
+              const fresh = new Set(
+                items.filter((i) => i.valid).map((i) => (i.item as { alertId: string }).alertId),
+              );
+              assert.deepEqual(
+                r
+                  .json<{ results: { ok: boolean; error?: string }[] }>()
+                  .results.map((x) => (x.ok ? 'ok' : x.error)),
+                items.map((i) => (i.valid ? 'ok' : 'BAD_ALERT')),
+              );
+              stored += fresh.size;
+              assert.equal(await count(), stored);
+            },
+          ),
+          { numRuns: 40 },
         );
       });
     });
