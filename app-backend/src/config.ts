@@ -74,6 +74,12 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 /** Read the configuration from environment variables (table in app-backend/README.md); refuse to start on any problem. */
+/**
+ * Loop periods. An idle watchdog tick is one index probe (0.3 ms at 1M quarantines), so a quarter
+ * second keeps an alert's wait for its tick short; delivery is also woken by every watchdog batch.
+ */
+export const LOOP_DEFAULTS = { watchdogIntervalMs: 250, deliveryIntervalMs: 1000 } as const;
+
 export function loadConfig(env: Env = process.env): AppBackendConfig {
   const problems: string[] = [];
   const file = (name: string): string => {
@@ -160,8 +166,18 @@ export function loadConfig(env: Env = process.env): AppBackendConfig {
         7 * 86_400,
       ),
     },
-    watchdogIntervalMs: int('APP_WATCHDOG_INTERVAL_MS', 1000, 100, 600_000),
-    deliveryIntervalMs: int('APP_DELIVERY_INTERVAL_MS', 1000, 50, 600_000),
+    watchdogIntervalMs: int(
+      'APP_WATCHDOG_INTERVAL_MS',
+      LOOP_DEFAULTS.watchdogIntervalMs,
+      100,
+      600_000,
+    ),
+    deliveryIntervalMs: int(
+      'APP_DELIVERY_INTERVAL_MS',
+      LOOP_DEFAULTS.deliveryIntervalMs,
+      50,
+      600_000,
+    ),
     presencePer10Min: int('APP_PRESENCE_PER_10MIN', 20, 1, 1_000_000_000),
     logLevel: env.APP_LOG_LEVEL ?? 'info',
   };
@@ -181,8 +197,7 @@ export function loopbackConfig(
     databaseUrl: undefined,
     dataDir: 'memory://',
     rules: DEFAULT_RULES,
-    watchdogIntervalMs: 1000,
-    deliveryIntervalMs: 1000,
+    ...LOOP_DEFAULTS,
     presencePer10Min: 20,
     logLevel: 'info',
     ...parts,

@@ -35,7 +35,8 @@ export interface AppBackend {
   readonly validator: PresenceValidator;
   /** Validate everything queued so far. */
   flush(): Promise<void>;
-  watchdog(): Promise<WatchdogResult>;
+  /** One watchdog tick; `onQueued` after each of its batches that queued alerts for the police. */
+  watchdog(onQueued?: () => void): Promise<WatchdogResult>;
   deliver(): Promise<number>;
   /** Pick up status changes made by other replicas. */
   refreshStatuses(): Promise<void>;
@@ -146,8 +147,8 @@ export async function startAppBackend(
     validator,
     // After each decision, the answers reflect it at once on this replica (others within a second).
     flush: () => validator.flush().then(() => statuses.refresh()),
-    watchdog: async () => {
-      const raised = await watchdogTick(db, config.rules, clock(), metrics, log);
+    watchdog: async (onQueued) => {
+      const raised = await watchdogTick(db, config.rules, clock(), metrics, log, onQueued);
       await statuses.refresh();
       return raised;
     },
@@ -171,11 +172,8 @@ export async function startAppBackend(
     // Validation alone on the fast loop; the status cache has its own once-a-second refresh below.
     every(100, 'validate', () => validator.flush());
     const deliveries = every(config.deliveryIntervalMs, 'delivery', backend.deliver);
-    // Alerts the watchdog just confirmed go out now, not at the next delivery tick.
-    every(config.watchdogIntervalMs, 'watchdog', async () => {
-      const r = await backend.watchdog();
-      if (r.confirmed + r.maintenance) deliveries.wake();
-    });
+    // Alerts the watchdog just confirmed go out now (each batch's), not at the next delivery tick.
+    every(config.watchdogIntervalMs, 'watchdog', () => backend.watchdog(deliveries.wake));
     every(1000, 'statuses', backend.refreshStatuses);
   }
   log.info({ publicPort, internalPort, database: db.kind }, 'app backend started');

@@ -47,7 +47,8 @@ export interface WatchdogResult {
  * one, due at its deadline) and skips marks and rows another instance holds, so several instances
  * together take each step once. A mark whose quarantine has moved on since is dropped. A row
  * still due after its step takes the next one in the same tick; in a backlog (a batch came back
- * full) the tick goes on until fewer marks are due.
+ * full) the tick goes on until fewer marks are due. `onQueued` is told after each batch that
+ * committed alerts for the police, so a burst's first alerts go out while the rest are decided.
  */
 export async function watchdogTick(
   db: Database,
@@ -55,6 +56,7 @@ export async function watchdogTick(
   now: number,
   metrics: Metrics,
   log: Logger,
+  onQueued: () => void = () => undefined,
 ): Promise<WatchdogResult> {
   const total: WatchdogResult = {
     provisional: 0,
@@ -69,7 +71,13 @@ export async function watchdogTick(
     'SELECT due FROM quarantine_marks ORDER BY due LIMIT 1',
   );
   if (!first[0] || first[0].due > now) return total;
-  const batch = () =>
+  const batch = async () => {
+    const queued = total.confirmed + total.maintenance;
+    const n = await transaction();
+    if (total.confirmed + total.maintenance > queued) onQueued();
+    return n;
+  };
+  const transaction = () =>
     db.transaction(async (tx) => {
       await lookUpEachRow(tx);
       // Claimed by this transaction alone (SKIP LOCKED) and gone when it commits.

@@ -107,6 +107,34 @@ for (const target of databaseTargets()) {
       assert.equal((await tick(db, NOW + 1000)).confirmed, 0, 'nothing left for the next tick');
     });
 
+    it('tells after each batch that queued alerts, while the tick goes on, with its rows committed', async () => {
+      await due(db, 1200, 30_000);
+      const events: string[] = [];
+      const counting: Promise<number>[] = [];
+      const ticking = watchdogTick(db, rules, NOW, createMetrics(), log, () => {
+        events.push('told');
+        counting.push(
+          db
+            .query<{ n: number }>('SELECT count(*)::int AS n FROM outbox')
+            .then(({ rows }) => rows[0]?.n ?? 0),
+        );
+      }).then((r) => (events.push('tick over'), r));
+      const r = await ticking;
+      assert.equal(r.confirmed, 1200);
+      // Batches of at most 500: each that confirmed something tells once, the first long before the end.
+      assert.ok(events.indexOf('told') === 0 && events.filter((e) => e === 'told').length >= 3);
+      assert.equal(events.at(-1), 'tick over');
+      // A count taken when told, on any connection, sees at least that batch: it had committed.
+      assert.ok((await Promise.all(counting)).every((n) => n >= 500));
+      assert.equal((await gaps(db)).filter((g) => g.outbox === 1).length, 1200);
+
+      await empty(db);
+      await due(db, 10, 30 * MIN);
+      let told = 0;
+      const held = await watchdogTick(db, rules, NOW, createMetrics(), log, () => void told++);
+      assert.deepEqual([held.held, told], [10, 0], 'held gaps queue nothing: nobody is woken');
+    });
+
     it('holds the gaps of silent relays in the tick that opens them, one or a backlog alike', async () => {
       await due(db, 1, 30 * MIN);
       const one = await tick(db);
