@@ -8,10 +8,12 @@
  * rounds alternating: as many alerts posted straight to the police backend at their due times
  * by a minimal keep-alive client (the ceiling the police intake sets).
  *
- * Due ("the deadline"): with no grace, the end of the window — the quarantine's `deadline`, at
- * which the watchdog makes the gap PROVISIONAL and, the grace being 0, CONFIRMED and queues the
- * NO_PRESENCE for the police. The police receive it as `provisionalAt + graceSeconds` in the
- * alert's detail; stored = the police alert row's `received_at` (its intake batch's time).
+ * Due ("the deadline"): the end of the grace after the window — with BENCH_GRACE_SECONDS 0 (the
+ * default) the quarantine's `deadline` itself, at which the watchdog makes the gap PROVISIONAL
+ * and CONFIRMED in one tick and queues the NO_PRESENCE for the police. With a grace (as in
+ * production: 20 min), the gaps open a grace before and only the confirmations fall due at t0,
+ * as a real burst reaches the police. The police receive it as `provisionalAt + graceSeconds` in
+ * the alert's detail; stored = the police alert row's `received_at` (its intake batch's time).
  */
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -19,6 +21,8 @@ import { Agent, request } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { type AppRequest, type AppStarted, type QueuedCurve, WINDOW_MS } from './app/process.js';
 import { median } from './measure.js';
+import { LOOP_DEFAULTS } from '../app-backend/src/config.js';
+import { DELIVERY_DEFAULTS } from '../app-backend/src/delivery.js';
 import type { PoliceRequest, PoliceStarted, StoredAlert } from './police/process.js';
 import { type Figure, below, writeReport } from './report.js';
 
@@ -29,14 +33,20 @@ const RATE = Number(env.BENCH_RATE ?? 200);
 const STEADY_SECONDS = Number(env.BENCH_STEADY_SECONDS ?? 60);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 2);
 // The production defaults (app-backend/src/config.ts: APP_WATCHDOG_INTERVAL_MS, APP_DELIVERY_INTERVAL_MS).
-const WATCHDOG_MS = Number(env.BENCH_WATCHDOG_INTERVAL_MS ?? 1000);
-const DELIVERY_MS = Number(env.BENCH_DELIVERY_INTERVAL_MS ?? 1000);
+const WATCHDOG_MS = Number(env.BENCH_WATCHDOG_INTERVAL_MS ?? LOOP_DEFAULTS.watchdogIntervalMs);
+const DELIVERY_MS = Number(env.BENCH_DELIVERY_INTERVAL_MS ?? LOOP_DEFAULTS.deliveryIntervalMs);
 /** The baseline client's connections: as many as the app backend's sender keeps. */
-const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 32);
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? DELIVERY_DEFAULTS.concurrency);
+/** The baseline client's alerts per post: as many as the app backend's sender puts in one. */
+const PER_POST = Number(env.BENCH_PER_POST ?? DELIVERY_DEFAULTS.perPost);
 const TARGET_MS = 2000;
 const STEADY = RATE * STEADY_SECONDS;
 /** Time to set a case up before its first alert falls due. */
 const LEAD_MS = Number(env.BENCH_LEAD_SECONDS ?? 10) * 1000;
+/** The grace after the window; it must end within the lead, after the gaps were opened. */
+const GRACE_SECONDS = Number(env.BENCH_GRACE_SECONDS ?? 0);
+if (GRACE_SECONDS * 1000 > LEAD_MS / 2)
+  throw new Error('BENCH_GRACE_SECONDS must be at most half of BENCH_LEAD_SECONDS');
 /** Give up on a case this long after its last alert fell due. */
 const GIVE_UP_MS = Number(env.BENCH_GIVE_UP_SECONDS ?? 300) * 1000;
 
@@ -118,13 +128,15 @@ const app = await appProcess.ask<AppStarted>({
   police: { port: police.port, tls: police.tls },
   watchdogIntervalMs: WATCHDOG_MS,
   deliveryIntervalMs: DELIVERY_MS,
+  graceSeconds: GRACE_SECONDS,
 });
 const setupSeconds = (Date.now() - started) / 1000;
 console.log(`both backends up in ${f(setupSeconds)} s (app: ${app.database})`);
 
-// The ceiling: a minimal keep-alive client posting each alert at its due time.
+// The ceiling: a minimal keep-alive client posting each alert at its due time, the alerts due
+// together in batches of up to PER_POST (as the app backend's sender cuts its claims).
 const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-function postDirect(body: string, key: string): Promise<number> {
+function postDirect(body: string, key: string | null): Promise<number> {
   return new Promise((resolve) => {
     const req = request(
       {
@@ -132,13 +144,13 @@ function postDirect(body: string, key: string): Promise<number> {
         port: police.port,
         servername: 'localhost',
         method: 'POST',
-        path: '/internal/v1/alerts',
+        path: key === null ? '/internal/v1/alert-batches' : '/internal/v1/alerts',
         ...police.tls,
         agent,
         headers: {
           'content-type': 'application/json',
           'content-length': String(Buffer.byteLength(body)),
-          'idempotency-key': key,
+          ...(key === null ? {} : { 'idempotency-key': key }),
         },
       },
       (res) => {
@@ -168,13 +180,13 @@ async function direct(c: Case, t0: number): Promise<number> {
           kind: 'NO_PRESENCE',
           beaconId: `SB-${c.from + made}`,
           occurredAt: due,
-          gapStartedAt: due - WINDOW_MS,
+          gapStartedAt: due - GRACE_SECONDS * 1000 - WINDOW_MS,
           relatedAlertId: null,
           detail: {
-            lastPresenceAt: due - WINDOW_MS,
-            provisionalAt: due,
+            lastPresenceAt: due - GRACE_SECONDS * 1000 - WINDOW_MS,
+            provisionalAt: due - GRACE_SECONDS * 1000,
             confirmedAt: due,
-            graceSeconds: 0,
+            graceSeconds: GRACE_SECONDS,
             afterAbsence: false,
             relaySilent: false,
           },
@@ -185,9 +197,15 @@ async function direct(c: Case, t0: number): Promise<number> {
   const wakeups = new Set<() => void>();
   const worker = async () => {
     for (;;) {
-      const m = queue.shift();
-      if (m) {
+      const ms = queue.splice(0, PER_POST);
+      if (ms.length === 1) {
+        const m = ms[0] as (typeof ms)[number];
         if ((await postDirect(m.body, m.key)) !== 200) failed++;
+        continue;
+      }
+      if (ms.length) {
+        const body = `{"alerts":[${ms.map((m) => m.body).join(',')}]}`;
+        if ((await postDirect(body, null)) !== 200) failed += ms.length;
         continue;
       }
       if (made >= c.count) return;
@@ -265,7 +283,14 @@ async function runCase(c: Case): Promise<Result> {
   let failedPosts = 0;
   if (c.via === 'app') {
     const stepMs = c.kind === 'burst' ? 0 : 1000 / RATE;
-    await appProcess.ask({ type: 'due', from: c.from, count: c.count, t0, stepMs });
+    await appProcess.ask({
+      type: 'due',
+      from: c.from,
+      count: c.count,
+      t0,
+      stepMs,
+      graceMs: GRACE_SECONDS * 1000,
+    });
     if (Date.now() > t0) console.warn(`setting ${c.kind} up took longer than ${LEAD_MS} ms`);
   }
   const lastDue = t0 + dueOffset(c, c.count - 1);
@@ -364,7 +389,7 @@ const label = (s: (typeof table)[number]) =>
   `${s.kind === 'burst' ? `${f(BURST)} due at once` : `${f(RATE)}/s for ${STEADY_SECONDS} s`}, ${s.via === 'app' ? 'app backend → police' : 'direct keep-alive client (ceiling)'}`;
 
 console.log(
-  `\nalert latency, due → stored by the police — ${f(N)} quarantines; app ${app.database}, police ${police.database}; watchdog every ${f(WATCHDOG_MS)} ms, delivery every ${f(DELIVERY_MS)} ms; grace 0; median of ${ROUNDS} round(s)\n`,
+  `\nalert latency, due → stored by the police — ${f(N)} quarantines; app ${app.database}, police ${police.database}; watchdog every ${f(WATCHDOG_MS)} ms, delivery every ${f(DELIVERY_MS)} ms; grace ${f(GRACE_SECONDS)} s; median of ${ROUNDS} round(s)\n`,
 );
 console.log(
   '| case | p50 ms | p99 ms | max ms | alerts/s | watchdog tick wait p50/p99 ms | due → outbox p50/p99 ms | outbox → stored p50/p99 ms |',
@@ -380,7 +405,9 @@ for (const s of table)
 const figure = (kind: Case['kind']): Figure[] => {
   const a = table.find((s) => s.kind === kind && s.via === 'app');
   const d = table.find((s) => s.kind === kind && s.via === 'direct');
-  const what = kind === 'burst' ? `${f(BURST)} alerts due at once` : `${f(RATE)} alerts/s due`;
+  const what =
+    (kind === 'burst' ? `${f(BURST)} alerts due at once` : `${f(RATE)} alerts/s due`) +
+    (GRACE_SECONDS ? ` (confirmations: gaps opened ${f(GRACE_SECONDS)} s before)` : '');
   return [
     {
       measure: `alert latency p99, due → stored by the police, ${what} (${app.database})`,
@@ -405,26 +432,30 @@ const figure = (kind: Case['kind']): Figure[] => {
     },
   ];
 };
-const report = writeReport('alert-latency', [...figure('burst'), ...figure('steady')], {
-  quarantines: N,
-  burst: BURST,
-  rate: RATE,
-  steadySeconds: STEADY_SECONDS,
-  rounds: ROUNDS,
-  watchdogIntervalMs: WATCHDOG_MS,
-  deliveryIntervalMs: DELIVERY_MS,
-  graceSeconds: 0,
-  appDatabase: app.database,
-  policeDatabase: police.database,
-  setupSeconds,
-  appSeedSeconds: app.seedSeconds,
-  due: 'the window end (quarantine deadline) = provisionalAt + graceSeconds in the alert; stored = police alerts.received_at',
-  summary: table,
-  perRound: results.map((r) => ({
-    ...r,
-    case: `${r.case.kind}/${r.case.via}/round ${r.case.round + 1}`,
-  })),
-});
+const report = writeReport(
+  GRACE_SECONDS ? 'alert-latency-grace' : 'alert-latency',
+  [...figure('burst'), ...figure('steady')],
+  {
+    quarantines: N,
+    burst: BURST,
+    rate: RATE,
+    steadySeconds: STEADY_SECONDS,
+    rounds: ROUNDS,
+    watchdogIntervalMs: WATCHDOG_MS,
+    deliveryIntervalMs: DELIVERY_MS,
+    graceSeconds: GRACE_SECONDS,
+    appDatabase: app.database,
+    policeDatabase: police.database,
+    setupSeconds,
+    appSeedSeconds: app.seedSeconds,
+    due: 'the window end (quarantine deadline) = provisionalAt + graceSeconds in the alert; stored = police alerts.received_at',
+    summary: table,
+    perRound: results.map((r) => ({
+      ...r,
+      case: `${r.case.kind}/${r.case.via}/round ${r.case.round + 1}`,
+    })),
+  },
+);
 console.log(
   `\ntarget p99 < ${f(TARGET_MS)} ms: ${report.figures
     .filter((x) => x.target)

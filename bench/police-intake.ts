@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { TLS_DEFAULTS } from '../backend-kit/tls.js';
+import { DELIVERY_DEFAULTS } from '../app-backend/src/delivery.js';
 import { machine, median } from './measure.js';
 import { type Figure, atLeast, writeReport } from './report.js';
 import { registerBeacons, signInCookie, startBenchPolice } from './police/backend.js';
@@ -27,6 +28,7 @@ const FRESH = process.env.BENCH_FRESH !== '0';
 // For profiling one case: BENCH_ONLY=<regular expression over the case names>.
 const ONLY = new RegExp(process.env.BENCH_ONLY ?? '');
 const TARGET = 1000;
+const PER_POST = Number(process.env.BENCH_PER_POST ?? DELIVERY_DEFAULTS.perPost);
 
 const police = await startBenchPolice();
 await registerBeacons(police, BEACONS);
@@ -79,13 +81,15 @@ const loadScript = fileURLToPath(new URL('./police/intake-load.js', import.meta.
 
 async function round(
   port: number,
-  options: { fresh?: boolean; live?: boolean; connections?: number } = {},
+  options: { fresh?: boolean; live?: boolean; connections?: number; perPost?: number } = {},
 ): Promise<Round> {
+  const perPost = options.perPost ?? 1;
   const config: LoadConfig = {
     port,
     seconds: SECONDS,
     connections: options.connections ?? CONNECTIONS,
     freshConnections: options.fresh ?? false,
+    perPost,
     beacons: BEACONS,
     tls: client,
     ...(options.live ? { live: { port: police.backend.officerPort, cookie } } : {}),
@@ -99,7 +103,13 @@ async function round(
     });
     const used = process.cpuUsage(cpu);
     const load = JSON.parse(stdout) as Load;
-    return { ...load, alertsPerCpuSecond: load.requests / ((used.user + used.system) / 1e6) };
+    // Counted in alerts: a batch request carries perPost of them.
+    return {
+      ...load,
+      requests: load.requests * perPost,
+      rps: load.rps * perPost,
+      alertsPerCpuSecond: (load.requests * perPost) / ((used.user + used.system) / 1e6),
+    };
   } finally {
     rmSync(file, { force: true });
   }
@@ -111,13 +121,18 @@ interface Case {
   /** A new TLS connection (full mutual-TLS handshake) for every alert. */
   readonly fresh: boolean;
   readonly live: boolean;
+  /** Alerts per request (above 1: the batch route). */
+  readonly perPost?: number;
 }
 const label = (c: Case) =>
-  `${c.server === 'bare' ? 'bare node:https' : 'police backend'}, ${c.fresh ? (c.connections === 1 ? 'one at a time, new connection each' : `${c.connections} at a time, new connection each`) : `${c.connections} keep-alive connections`}${c.live ? ', live feed open' : ''}`;
+  `${c.server === 'bare' ? 'bare node:https' : 'police backend'}, ${c.fresh ? (c.connections === 1 ? 'one at a time, new connection each' : `${c.connections} at a time, new connection each`) : `${c.connections} keep-alive connections`}${c.live ? ', live feed open' : ''}${(c.perPost ?? 1) > 1 ? `, batches of ${c.perPost}` : ''}`;
 const ALL_CASES: Case[] = [
   { server: 'bare', connections: CONNECTIONS, fresh: false, live: false },
   { server: 'police', connections: CONNECTIONS, fresh: false, live: false },
   { server: 'police', connections: CONNECTIONS, fresh: false, live: true },
+  // What the app backend's sender does (delivery.ts: up to 64 alerts a post, 8 posts of a claim at once).
+  { server: 'bare', connections: 8, fresh: false, live: false, perPost: PER_POST },
+  { server: 'police', connections: 8, fresh: false, live: false, perPost: PER_POST },
   { server: 'bare', connections: CONNECTIONS, fresh: true, live: false },
   { server: 'police', connections: CONNECTIONS, fresh: true, live: false },
   // What one app-backend replica's sender does today (delivery.ts: one alert, one handshake, in turn).
@@ -126,7 +141,13 @@ const ALL_CASES: Case[] = [
 ];
 const CASES = ALL_CASES.filter((c) => (FRESH || !c.fresh) && ONLY.test(label(c)));
 const baselineOf = (c: Case) =>
-  CASES.find((b) => b.server === 'bare' && b.connections === c.connections && b.fresh === c.fresh);
+  CASES.find(
+    (b) =>
+      b.server === 'bare' &&
+      b.connections === c.connections &&
+      b.fresh === c.fresh &&
+      b.perPost === c.perPost,
+  );
 
 const results = new Map<Case, Round[]>(CASES.map((c) => [c, []]));
 const policePort = police.backend.internalPort;
@@ -138,6 +159,7 @@ for (let r = 0; r < ROUNDS; r++) {
         fresh: c.fresh,
         live: c.live,
         connections: c.connections,
+        ...(c.perPost ? { perPost: c.perPost } : {}),
       }),
     );
   }
@@ -194,13 +216,14 @@ for (const s of summaries) {
     ].join(' '),
   );
 }
-const main = summaries.find((s) => s.server === 'police' && !s.fresh && !s.live);
+const main = summaries.find((s) => s.server === 'police' && !s.fresh && !s.live && !s.perPost);
+const batched = summaries.find((s) => s.server === 'police' && (s.perPost ?? 1) > 1);
 console.log(
   `\ntarget ${TARGET} alerts/s (keep-alive): ${main ? (main.rps >= TARGET ? 'met' : 'missed') : 'not measured'}`,
 );
 console.log(`stored by kind: ${rows.map((r) => `${r.kind} ${r.n}`).join(', ')}`);
 
-const bareMain = summaries.find((s) => s.server !== 'police' && !s.fresh && !s.live);
+const bareMain = summaries.find((s) => s.server !== 'police' && !s.fresh && !s.live && !s.perPost);
 const withLive = summaries.find((s) => s.server === 'police' && !s.fresh && s.live);
 const figures: Figure[] = [];
 if (main)
@@ -218,6 +241,13 @@ if (main)
         }
       : {}),
     target: atLeast(main.rps, TARGET, 'alerts/s'),
+  });
+if (batched && main)
+  figures.push({
+    measure: `alert intake, batches of ${PER_POST} over ${batched.connections} keep-alive connections (${police.db.kind})`,
+    value: Math.round(batched.rps),
+    unit: 'alerts/s',
+    baseline: { label: 'one alert a request', value: Math.round(main.rps), unit: 'alerts/s' },
   });
 if (withLive && main)
   figures.push({

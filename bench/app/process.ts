@@ -23,15 +23,21 @@ export type AppRequest =
       };
       readonly watchdogIntervalMs: number;
       readonly deliveryIntervalMs: number;
+      /** The grace after a window's end: 0 makes both steps of a gap fall in one tick. */
+      readonly graceSeconds: number;
     }
   | {
       readonly id: number;
       readonly type: 'due';
-      /** Quarantines from..from+count-1 (seed numbering) fall due from t0 on, one every stepMs. */
+      /**
+       * Quarantines from..from+count-1 (seed numbering) fall due to the police from t0 on, one
+       * every stepMs: their windows end a grace earlier (the gap opens then, provisional).
+       */
       readonly from: number;
       readonly count: number;
       readonly t0: number;
       readonly stepMs: number;
+      readonly graceMs: number;
     }
   | {
       readonly id: number;
@@ -75,8 +81,7 @@ async function handle(m: AppRequest): Promise<unknown> {
             audience: 'smartbeacon-app-backend',
           },
           police: { url: `https://127.0.0.1:${m.police.port}`, identity: 'police-backend' },
-          // No grace: the window's end is when the police are due to be told.
-          rules: { ...DEFAULT_RULES, graceSeconds: 0 },
+          rules: { ...DEFAULT_RULES, graceSeconds: m.graceSeconds },
           watchdogIntervalMs: m.watchdogIntervalMs,
           deliveryIntervalMs: m.deliveryIntervalMs,
           logLevel: 'warn',
@@ -95,13 +100,14 @@ async function handle(m: AppRequest): Promise<unknown> {
       return { database: db.kind, seedSeconds } satisfies AppStarted;
     }
     case 'due': {
-      // Presence stopped a window before the deadline; the relay is online (the person left with the phone).
+      // Presence stopped a window before the deadline, a grace before the police are due; the
+      // relay is online (the person left with the phone).
       await (app as { backend: AppBackend }).backend.db.query(
-        `UPDATE quarantines q SET deadline = s.due, last_presence_at = s.due - $4::bigint, last_request_at = s.due
+        `UPDATE quarantines q SET deadline = s.due - $6::bigint, last_presence_at = s.due - $6::bigint - $4::bigint, last_request_at = s.due
            FROM (SELECT md5('q' || i)::uuid AS id, $1::bigint + floor((i - $2::int) * $5::float8)::bigint AS due
                    FROM generate_series($2::int, $3::int) AS i) s
           WHERE q.id = s.id`,
-        [m.t0, m.from, m.from + m.count - 1, WINDOW_MS, m.stepMs],
+        [m.t0, m.from, m.from + m.count - 1, WINDOW_MS, m.stepMs, m.graceMs],
       );
       return null;
     }

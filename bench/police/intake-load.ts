@@ -20,11 +20,14 @@ export interface LoadConfig {
   readonly freshConnections: boolean;
   readonly beacons: number;
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
+  /** Alerts per request: above 1, batches to /internal/v1/alert-batches (as the app backend sends). */
+  readonly perPost?: number;
   /** The officer listener and a session cookie: connect a dashboard live feed during the run. */
   readonly live?: { readonly port: number; readonly cookie: string };
 }
 
 const config = JSON.parse(readFileSync(process.argv[2] as string, 'utf8')) as LoadConfig;
+const PER_POST = config.perPost ?? 1;
 
 interface Sent {
   readonly body: string;
@@ -59,7 +62,7 @@ const counts: Record<string, number> = {};
 const earlier = new Map<string, Sent[]>();
 const WINDOW = 2000;
 // The newest alerts of a kind may still be in flight: updates refer only to older ones.
-const SETTLED = config.connections * 2;
+const SETTLED = config.connections * PER_POST * 2;
 let sequence = 0;
 
 function pickKind(): string {
@@ -268,18 +271,28 @@ const result = config.freshConnections
       servername: 'localhost',
       tlsOptions: { ca: config.tls.ca, cert: config.tls.cert, key: config.tls.key },
       requests: [
-        {
-          method: 'POST',
-          path: '/internal/v1/alerts',
-          setupRequest: (req) => {
-            const m = nextMessage();
-            return {
-              ...req,
-              body: m.body,
-              headers: { 'content-type': 'application/json', 'idempotency-key': m.id },
-            };
-          },
-        },
+        PER_POST > 1
+          ? {
+              method: 'POST',
+              path: '/internal/v1/alert-batches',
+              setupRequest: (req) => ({
+                ...req,
+                body: `{"alerts":[${Array.from({ length: PER_POST }, () => nextMessage().body).join(',')}]}`,
+                headers: { 'content-type': 'application/json' },
+              }),
+            }
+          : {
+              method: 'POST',
+              path: '/internal/v1/alerts',
+              setupRequest: (req) => {
+                const m = nextMessage();
+                return {
+                  ...req,
+                  body: m.body,
+                  headers: { 'content-type': 'application/json', 'idempotency-key': m.id },
+                };
+              },
+            },
       ],
     });
 // Pushes still in flight when the load stopped are let in before counting.
