@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { openDatabase } from '../backend-kit/db.js';
 import { createLogger } from '../backend-kit/logger.js';
-import { loopbackConfig } from '../app-backend/src/config.js';
+import { LOOP_DEFAULTS, loopbackConfig } from '../app-backend/src/config.js';
 import { type AppBackend, startAppBackend } from '../app-backend/src/service.js';
 import {
   PRESENCE_BODY_LENGTH,
@@ -86,8 +86,8 @@ async function app(): Promise<{ port: number; backend: AppBackend }> {
       kek,
       healthAuthority: { publicKey: '', issuer: 'health-authority', audience: 'bench' },
       police: { url: 'https://127.0.0.1:9', identity: 'police-backend' },
-      // Production's cadences: the watchdog every second; nothing to deliver to.
-      watchdogIntervalMs: 1000,
+      // Production's watchdog cadence; nothing to deliver to.
+      watchdogIntervalMs: LOOP_DEFAULTS.watchdogIntervalMs,
       deliveryIntervalMs: 600_000,
       presencePer10Min: 1_000_000_000,
       logLevel: 'warn',
