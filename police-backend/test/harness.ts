@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { request } from 'node:https';
 import type { Database } from '../../backend-kit/db.js';
 import { ManualClock } from '../../test/support/clock.js';
 import { type HttpResult, type TlsClient, httpsRequest } from '../../test/support/https-client.js';
@@ -181,41 +180,13 @@ export async function postAlertBatch(
     key: pki.appBackend.key,
   };
   const text = options.raw ?? JSON.stringify(body);
-  if (!options.chunked)
-    return httpsRequest(h.backend.internalPort, 'POST', '/internal/v1/alert-batches', tls, text, {
-      'content-type': 'application/json',
-    });
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: h.backend.internalPort,
-        method: 'POST',
-        path: '/internal/v1/alert-batches',
-        ca: tls.ca,
-        cert: tls.cert,
-        key: tls.key,
-        servername: 'localhost',
-        agent: false,
-        headers: { 'content-type': 'application/json' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const b = Buffer.concat(chunks);
-          resolve({
-            status: res.statusCode ?? 0,
-            body: b,
-            headers: res.headers,
-            json: <T>() => JSON.parse(b.toString('utf8')) as T,
-          });
-        });
-      },
-    );
-    req.on('error', reject);
-    // Two writes and no content-length: sent chunked.
-    req.write(text.slice(0, 1));
-    req.end(text.slice(1));
-  });
+  return httpsRequest(
+    h.backend.internalPort,
+    'POST',
+    '/internal/v1/alert-batches',
+    tls,
+    text,
+    { 'content-type': 'application/json' },
+    options.chunked,
+  );
 }

@@ -21,6 +21,8 @@ export function httpsRequest(
   tls: TlsClient,
   body?: Buffer | string,
   headers: Record<string, string> = {},
+  /** Send the body without a length, in two chunks (transfer-encoding: chunked). */
+  chunked = false,
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(body);
@@ -34,7 +36,10 @@ export function httpsRequest(
         ...(tls.cert ? { cert: tls.cert, key: tls.key } : {}),
         servername: 'localhost',
         agent: false,
-        headers: { ...(payload ? { 'content-length': String(payload.length) } : {}), ...headers },
+        headers: {
+          ...(payload && !chunked ? { 'content-length': String(payload.length) } : {}),
+          ...headers,
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -51,6 +56,7 @@ export function httpsRequest(
       },
     );
     req.on('error', reject);
-    req.end(payload);
+    if (payload && chunked) req.write(payload.subarray(0, 1));
+    req.end(payload && chunked ? payload.subarray(1) : payload);
   });
 }
