@@ -1,6 +1,6 @@
 import { ApiError, badRequest } from '../../backend-kit/errors.js';
 import type { Logger } from '../../backend-kit/logger.js';
-import { type AlertMessage, alertMessageSchema } from './alerts.js';
+import { alertMessageSchema } from './alerts.js';
 import type { AlertIntake } from './intake.js';
 
 /** Alerts in one batch post: a burst goes out in a few requests, each still a short transaction. */
@@ -15,9 +15,10 @@ export type BatchItemResult =
 
 /**
  * Store a batch of alert messages (`{"alerts": [...]}`) through the intake, each on its own: a
- * malformed one is refused as `BAD_ALERT`, one the intake refuses with the code it would answer
- * alone (`INTERNAL` if it failed), while the others are stored as if posted alone. Throws `BAD_BATCH` (nothing stored) when the body is not
- * such a list. Results keep the batch's order; so does storing (the intake keeps arrival order).
+ * malformed one is refused as `BAD_ALERT`, one the intake refuses gets the code it would answer
+ * alone (`INTERNAL` if storing failed), and the others are stored as if posted alone. Throws
+ * `BAD_BATCH` (nothing stored) when the body is not such a list. Results keep the batch's order;
+ * so does storing (the intake keeps arrival order).
  */
 export async function receiveBatch(
   intake: AlertIntake,
@@ -36,12 +37,12 @@ export async function receiveBatch(
   )
     throw badRequest('BAD_BATCH');
   let failed = 0;
-  const results = await Promise.all(
+  return Promise.all(
     alerts.map(async (item: unknown): Promise<BatchItemResult> => {
       const parsed = alertMessageSchema.safeParse(item);
       if (!parsed.success) return { ok: false, error: 'BAD_ALERT' };
       try {
-        const changed = await intake.receive(parsed.data satisfies AlertMessage);
+        const changed = await intake.receive(parsed.data);
         return { ok: true, duplicate: changed.length === 0 };
       } catch (err) {
         if (err instanceof ApiError) return { ok: false, error: err.code };
@@ -54,5 +55,4 @@ export async function receiveBatch(
       }
     }),
   );
-  return results;
 }
