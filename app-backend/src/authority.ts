@@ -4,6 +4,8 @@ import type { Queryable } from '../../backend-kit/db.js';
 import { ApiError, unauthorized } from '../../backend-kit/errors.js';
 
 const MAX_LIFETIME_SECONDS = 300;
+/** Clock difference allowed between the health authority's machine and ours. */
+const CLOCK_TOLERANCE_SECONDS = 5;
 
 export interface AuthorityCheck {
   readonly publicKey: string;
@@ -38,11 +40,16 @@ export async function verifyAuthority(
       issuer: check.issuer,
       audience: check.audience,
       clockTimestamp: Math.floor(now / 1000),
-      clockTolerance: 5,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
     }) as Claims;
   } catch (err) {
+    const name = (err as Error).name;
     throw unauthorized(
-      (err as Error).name === 'TokenExpiredError' ? 'AUTH_EXPIRED' : 'AUTH_INVALID',
+      name === 'TokenExpiredError'
+        ? 'AUTH_EXPIRED'
+        : name === 'NotBeforeError'
+          ? 'AUTH_NOT_YET_VALID'
+          : 'AUTH_INVALID',
     );
   }
   const { jti, iat, exp } = claims;
@@ -50,12 +57,16 @@ export async function verifyAuthority(
     throw unauthorized('AUTH_NO_JTI');
   if (typeof iat !== 'number' || typeof exp !== 'number' || exp - iat > MAX_LIFETIME_SECONDS)
     throw unauthorized('AUTH_LIFETIME');
+  // A token issued "in the future" would stretch the lifetime bound from now: its iat counts as nbf.
+  if (iat > Math.floor(now / 1000) + CLOCK_TOLERANCE_SECONDS)
+    throw unauthorized('AUTH_NOT_YET_VALID');
   if (claims.body_sha256 !== createHash('sha256').update(rawBody).digest('hex'))
     throw unauthorized('AUTH_BODY_MISMATCH');
   await tx.query('DELETE FROM used_jtis WHERE expires_at < $1', [now]);
+  // Held as long as the token can still verify (the tolerance included), so no replay slips past.
   const inserted = await tx.query(
     'INSERT INTO used_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-    [jti, exp * 1000],
+    [jti, (exp + CLOCK_TOLERANCE_SECONDS + 1) * 1000],
   );
   if (inserted.rowCount !== 1) throw new ApiError(401, 'AUTH_REPLAYED');
 }

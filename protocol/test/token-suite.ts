@@ -94,6 +94,29 @@ export function describeTokenSuite(suite: TokenCryptoSuite): void {
         );
       });
 
+      it('rejects every single-bit flip of every vector with a valid tag at the tag, never at padding', () => {
+        // Valid vectors, and the padding/layout/version ones: a flip must never reach the padding.
+        const signed = [
+          ...vectors.valid,
+          ...vectors.invalid.filter((v) => ['padding', 'layout', 'version'].includes(v.reason)),
+        ];
+        assert.ok(signed.length > vectors.valid.length);
+        let flips = 0;
+        for (const v of signed) {
+          const keys = suite.importKeys(hexToBytes(v.skBeacon));
+          const token = hexToBytes(v.token);
+          for (let bit = 0; bit < TOKEN_LENGTH * 8; bit++) {
+            const flipped = Uint8Array.from(token);
+            flipped[bit >> 3] = (flipped[bit >> 3] as number) ^ (0x80 >> (bit & 7));
+            const r = authenticateToken(flipped, keys);
+            if (r.ok || r.reason !== 'tag')
+              assert.fail(`${v.name}, bit ${bit}: ${JSON.stringify(r)}`);
+            flips++;
+          }
+        }
+        assert.equal(flips, signed.length * 512);
+      });
+
       it('rejects a token under any other key', () => {
         fc.assert(
           fc.property(keyArb, keyArb, fieldsArb, (a, b, fields) => {
