@@ -9,7 +9,11 @@ import type { Logger } from './logger.js';
  */
 export function errorHandler(log: Logger) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
-    if (err instanceof ApiError) return void res.status(err.status).json({ error: err.code });
+    if (err instanceof ApiError) {
+      if (err.retryAfterSeconds !== undefined)
+        res.setHeader('retry-after', String(err.retryAfterSeconds));
+      return void res.status(err.status).json({ error: err.code });
+    }
     const e = err as { type?: string; status?: unknown; name?: string; code?: string };
     if (e.type === 'entity.too.large')
       return void res.status(413).json({ error: 'BODY_TOO_LARGE' });

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { type ServerLimits, readServerLimits } from '../../backend-kit/server-limits.js';
 
 /** Everything the app backend needs, already read and checked. Secrets are contents, not paths. */
 export interface AppBackendConfig {
@@ -21,6 +22,8 @@ export interface AppBackendConfig {
   readonly deliveryIntervalMs: number;
   /** Presence requests one key may make in 10 minutes (a relay needs 2, plus retries). */
   readonly presencePer10Min: number;
+  /** Timeouts and connection cap of both listeners (backend-kit/server-limits.ts); SERVER_LIMITS when absent. */
+  readonly limits?: ServerLimits;
   readonly logLevel: string;
 }
 
@@ -179,6 +182,7 @@ export function loadConfig(env: Env = process.env): AppBackendConfig {
       600_000,
     ),
     presencePer10Min: int('APP_PRESENCE_PER_10MIN', 20, 1, 1_000_000_000),
+    limits: readServerLimits(env, 'APP', problems),
     logLevel: env.APP_LOG_LEVEL ?? 'info',
   };
   if (problems.length) throw new ConfigError(problems);

@@ -1,12 +1,13 @@
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Database } from '../../backend-kit/db.js';
 import { ApiError, forbidden } from '../../backend-kit/errors.js';
 import type { Logger } from '../../backend-kit/logger.js';
 import { errorHandler, requestLog } from '../../backend-kit/http.js';
+import { type ServerLimits, limitedHttpsServer } from '../../backend-kit/server-limits.js';
 import { TLS_DEFAULTS, peerIdentity } from '../../backend-kit/tls.js';
 import { STATUS_LENGTH } from '../../protocol/presence-status.js';
 import { randomStatusNode, sealStatusNode } from '../../protocol/presence-status-node.js';
@@ -46,6 +47,7 @@ export interface HttpDeps {
   readonly policeIdentity: string;
   readonly rules: Rules;
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
+  readonly limits: ServerLimits;
 }
 
 /** The presence answer's headers: the same for every request, built once. */
@@ -227,10 +229,15 @@ export function publicServer(deps: HttpDeps): Server {
   app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
   app.use(errorHandler(deps.log));
   const presence = presenceHandler(deps);
-  return createServer({ cert: deps.tls.cert, key: deps.tls.key, ...TLS_DEFAULTS }, (req, res) => {
-    if (req.method === 'POST' && req.url === '/v1/presence') presence(req, res);
-    else app(req, res);
-  });
+  return limitedHttpsServer(
+    'public',
+    { cert: deps.tls.cert, key: deps.tls.key, ...TLS_DEFAULTS },
+    deps.limits,
+    (req, res) => {
+      if (req.method === 'POST' && req.url === '/v1/presence') presence(req, res);
+      else void app(req, res);
+    },
+  );
 }
 
 /** The police backend only: mutual TLS at the handshake, then its identity at the route. */
@@ -276,7 +283,8 @@ export function internalServer(deps: HttpDeps): Server {
   });
   app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
   app.use(errorHandler(deps.log));
-  return createServer(
+  return limitedHttpsServer(
+    'internal',
     {
       cert: deps.tls.cert,
       key: deps.tls.key,
@@ -285,6 +293,7 @@ export function internalServer(deps: HttpDeps): Server {
       rejectUnauthorized: true,
       ...TLS_DEFAULTS,
     },
+    deps.limits,
     app,
   );
 }

@@ -5,6 +5,7 @@ import { type Clock, systemClock } from '../../backend-kit/clock.js';
 import { type Database, openDatabase } from '../../backend-kit/db.js';
 import { type Logger, createLogger } from '../../backend-kit/logger.js';
 import { migrate, readMigrations } from '../../backend-kit/migrations.js';
+import { SERVER_LIMITS } from '../../backend-kit/server-limits.js';
 import type { AppBackendConfig } from './config.js';
 import { AlertDelivery } from './delivery.js';
 import { type HttpDeps, internalServer, publicServer } from './http.js';
@@ -96,6 +97,7 @@ export async function startAppBackend(
     policeIdentity: config.police.identity,
     rules: config.rules,
     tls: config.tls,
+    limits: config.limits ?? SERVER_LIMITS,
   };
   const pub = publicServer(deps);
   const internal = internalServer(deps);

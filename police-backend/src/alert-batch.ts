@@ -1,7 +1,7 @@
 import { ApiError, badRequest } from '../../backend-kit/errors.js';
 import type { Logger } from '../../backend-kit/logger.js';
 import { alertMessageSchema } from './alerts.js';
-import type { AlertIntake } from './intake.js';
+import { type AlertIntake, overloaded } from './intake.js';
 
 /** Alerts in one batch post: a burst goes out in a few requests, each still a short transaction. */
 export const MAX_ALERTS_PER_BATCH = 256;
@@ -17,7 +17,8 @@ export type BatchItemResult =
  * Store a batch of alert messages (`{"alerts": [...]}`) through the intake, each on its own: a
  * malformed one is refused as `BAD_ALERT`, one the intake refuses gets the code it would answer
  * alone (`INTERNAL` if storing failed), and the others are stored as if posted alone. Throws
- * `BAD_BATCH` (nothing stored) when the body is not such a list. Results keep the batch's order;
+ * `BAD_BATCH` (nothing stored) when the body is not such a list, `OVERLOADED` (nothing stored)
+ * when the intake has no room for all of it. Results keep the batch's order;
  * so does storing (the intake keeps arrival order).
  */
 export async function receiveBatch(
@@ -36,6 +37,8 @@ export async function receiveBatch(
     alerts.length > MAX_ALERTS_PER_BATCH
   )
     throw badRequest('BAD_BATCH');
+  // Admitted whole or refused whole (503 OVERLOADED): a sender never has to sort out a half-taken batch.
+  if (!intake.hasRoom(alerts.length)) throw overloaded();
   let failed = 0;
   return Promise.all(
     alerts.map(async (item: unknown): Promise<BatchItemResult> => {

@@ -1,5 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { type ServerLimits, readServerLimits } from '../../backend-kit/server-limits.js';
+import { MAX_ALERTS_PER_BATCH } from './alert-batch.js';
+import { INTAKE_MAX_PENDING } from './intake.js';
 import type { SessionKeys } from './session.js';
 
 export interface PoliceBackendConfig {
@@ -12,6 +15,10 @@ export interface PoliceBackendConfig {
   readonly app: { readonly url: string; readonly identity: string };
   readonly sessionKeys: SessionKeys;
   readonly commandIntervalMs: number;
+  /** Timeouts and connection cap of both listeners (backend-kit/server-limits.ts); SERVER_LIMITS when absent. */
+  readonly limits?: ServerLimits;
+  /** Alerts waiting to be stored before intake answers 503 OVERLOADED; INTAKE_MAX_PENDING when absent. */
+  readonly intakeMaxPending?: number;
   readonly logLevel: string;
 }
 
@@ -30,6 +37,17 @@ export function newSessionKeys(): SessionKeys {
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   });
   return { privateKey, publicKey };
+}
+
+/** POLICE_INTAKE_MAX_PENDING: at least one full batch post, so the app backend can always get through. */
+function intakeBound(raw: string | undefined, problems: string[]): number {
+  if (raw === undefined || raw === '') return INTAKE_MAX_PENDING;
+  const n = Number(raw);
+  if (Number.isInteger(n) && n >= MAX_ALERTS_PER_BATCH && n <= 10_000_000) return n;
+  problems.push(
+    `POLICE_INTAKE_MAX_PENDING must be an integer in [${MAX_ALERTS_PER_BATCH}, 10000000]`,
+  );
+  return INTAKE_MAX_PENDING;
 }
 
 /** Environment variables (table in police-backend/README.md); refuses to start on any problem. */
@@ -73,6 +91,8 @@ export function loadConfig(
         ? { privateKey: sessionPrivate, publicKey: sessionPublic }
         : newSessionKeys(),
     commandIntervalMs: Number(env.POLICE_COMMAND_INTERVAL_MS ?? 2000),
+    limits: readServerLimits(env, 'POLICE', problems),
+    intakeMaxPending: intakeBound(env.POLICE_INTAKE_MAX_PENDING, problems),
     logLevel: env.POLICE_LOG_LEVEL ?? 'info',
   };
   if (problems.length) throw new ConfigError(problems);

@@ -1,7 +1,7 @@
 import express, { type Request } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { z } from 'zod';
 import type { Database } from '../../backend-kit/db.js';
@@ -14,6 +14,7 @@ import {
 } from '../../backend-kit/errors.js';
 import type { Logger } from '../../backend-kit/logger.js';
 import { errorHandler, requestLog } from '../../backend-kit/http.js';
+import { type ServerLimits, limitedHttpsServer } from '../../backend-kit/server-limits.js';
 import { TLS_DEFAULTS, peerIdentity } from '../../backend-kit/tls.js';
 import {
   actionSchema,
@@ -36,7 +37,7 @@ import {
   scheduleAbsence,
 } from './absences.js';
 import { appendAudit, verifyAudit } from './audit.js';
-import { AlertIntake } from './intake.js';
+import { AlertIntake, overloaded } from './intake.js';
 import { MAX_BATCH_BYTES, receiveBatch } from './alert-batch.js';
 import {
   type Beacon,
@@ -68,6 +69,9 @@ export interface HttpDeps {
   readonly appIdentity: string;
   readonly dashboardDir: string;
   readonly tls: { readonly cert: string; readonly key: string; readonly ca: string };
+  readonly limits: ServerLimits;
+  /** Alerts waiting to be stored before intake refuses more (503 OVERLOADED). */
+  readonly intakeMaxPending: number;
   readonly onAlerts: (alerts: Alert[]) => void;
   readonly onBeacon: (beacon: Beacon) => void;
   readonly onAbsence: (absence: Absence) => void;
@@ -379,7 +383,12 @@ export function officerServer(deps: HttpDeps): Server {
   app.get('/', (_req, res) => res.sendFile('index.html', { root: deps.dashboardDir }));
   app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
   app.use(errorHandler(log));
-  return createServer({ cert: deps.tls.cert, key: deps.tls.key, ...TLS_DEFAULTS }, app);
+  return limitedHttpsServer(
+    'public',
+    { cert: deps.tls.cert, key: deps.tls.key, ...TLS_DEFAULTS },
+    deps.limits,
+    app,
+  );
 }
 
 const ALERTS_PATH = '/internal/v1/alerts';
@@ -418,23 +427,26 @@ function leanInternalRoute(
   deps: HttpDeps,
   handlers: ReadonlyMap<string, InternalHandler>,
   identityOf: (socket: TLSSocket) => string | undefined,
+  intake: AlertIntake,
 ) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const start = process.hrtime.bigint();
     const route = req.url as string;
     const handle = handlers.get(route) as InternalHandler;
-    const answer = (status: number, body: object) => {
+    const answer = (status: number, body: object, retryAfter?: number) => {
       const text = JSON.stringify(body);
       res.writeHead(status, {
         'content-type': 'application/json; charset=utf-8',
         'content-length': Buffer.byteLength(text),
+        ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }),
       });
       res.end(text);
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       deps.log.info({ method: 'POST', route, status, ms }, 'request');
     };
     const fail = (err: unknown) => {
-      if (err instanceof ApiError) return answer(err.status, { error: err.code });
+      if (err instanceof ApiError)
+        return answer(err.status, { error: err.code }, err.retryAfterSeconds);
       const e = err as { name?: string; code?: string };
       deps.log.error({ errorName: e?.name, code: e?.code }, 'request failed');
       answer(500, { error: 'INTERNAL' });
@@ -442,6 +454,11 @@ function leanInternalRoute(
     if (identityOf(req.socket as TLSSocket) !== deps.appIdentity) {
       req.resume();
       return fail(forbidden('PEER_NOT_ALLOWED'));
+    }
+    // A full intake refuses before buffering the body: a flood then costs no memory per request.
+    if (!intake.hasRoom(1)) {
+      req.resume();
+      return fail(overloaded());
     }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -483,7 +500,13 @@ function internalHandlers(deps: HttpDeps, intake: AlertIntake): Map<string, Inte
 
 /** The app backend only: mutual TLS at the handshake, its identity at the route. */
 export function internalServer(deps: HttpDeps): Server {
-  const intake = new AlertIntake(deps.db, deps.clock, deps.log, deps.onAlerts);
+  const intake = new AlertIntake(
+    deps.db,
+    deps.clock,
+    deps.log,
+    deps.onAlerts,
+    deps.intakeMaxPending,
+  );
   // A connection's client certificate is set at its handshake: parse it once per connection.
   const identities = new WeakMap<TLSSocket, string | undefined>();
   const identityOf = (socket: TLSSocket) => {
@@ -505,13 +528,15 @@ export function internalServer(deps: HttpDeps): Server {
   for (const [path, handle] of handlers)
     app.post(
       path,
+      (_req, _res, next) => next(intake.hasRoom(1) ? undefined : overloaded()),
       express.json({ limit: INTERNAL_LIMITS.get(path) }),
       async (req, res) => void res.json(await handle(req, req.body)),
     );
   app.use((_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
   app.use(errorHandler(deps.log));
-  const lean = leanInternalRoute(deps, handlers, identityOf);
-  return createServer(
+  const lean = leanInternalRoute(deps, handlers, identityOf, intake);
+  return limitedHttpsServer(
+    'internal',
     {
       cert: deps.tls.cert,
       key: deps.tls.key,
@@ -520,6 +545,7 @@ export function internalServer(deps: HttpDeps): Server {
       rejectUnauthorized: true,
       ...TLS_DEFAULTS,
     },
+    deps.limits,
     (req, res) => {
       if (plainInternalPost(req)) lean(req, res);
       else void app(req, res);

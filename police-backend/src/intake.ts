@@ -1,9 +1,24 @@
 import type { Database } from '../../backend-kit/db.js';
+import { unavailable } from '../../backend-kit/errors.js';
 import type { Logger } from '../../backend-kit/logger.js';
 import { type Alert, type AlertMessage, receiveAlerts } from './alerts.js';
 
 /** Enough to amortise a transaction; small enough that one batch stays a short transaction. */
 const MAX_BATCH = 256;
+
+/**
+ * Alerts waiting to be stored (besides the ≤ 256 of the transaction running), at most: four
+ * times what one app backend replica can have in flight (32 posts of 64, app-backend/src/delivery.ts),
+ * a few MB of parsed alerts. Beyond it a flood is refused (503 OVERLOADED) instead of growing
+ * memory; the app backend retries later.
+ */
+export const INTAKE_MAX_PENDING = 8_192;
+
+/** Seconds a refused sender is asked to wait: a full queue drains in well under that. */
+export const OVERLOADED_RETRY_AFTER_SECONDS = 2;
+
+/** The intake is full: nothing of the request was stored, send it again later. */
+export const overloaded = () => unavailable('OVERLOADED', OVERLOADED_RETRY_AFTER_SECONDS);
 
 interface Pending {
   readonly message: AlertMessage;
@@ -26,10 +41,25 @@ export class AlertIntake {
     private readonly log: Logger,
     /** Changed alerts, once each per batch, after the commit (live updates). */
     private readonly onAlerts: (alerts: Alert[]) => void,
+    private readonly maxPending: number = INTAKE_MAX_PENDING,
   ) {}
 
-  /** Store one alert; resolves with the alerts whose view changed (empty for a redelivery). */
+  /** Alerts waiting to be stored. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /** Whether `count` more alerts fit now (a batch is admitted whole or not at all). */
+  hasRoom(count: number): boolean {
+    return this.#queue.length + count <= this.maxPending;
+  }
+
+  /**
+   * Store one alert; resolves with the alerts whose view changed (empty for a redelivery).
+   * Rejects with OVERLOADED (503), storing nothing, while `maxPending` alerts wait.
+   */
   receive(message: AlertMessage): Promise<Alert[]> {
+    if (!this.hasRoom(1)) return Promise.reject(overloaded());
     return new Promise((resolve, reject) => {
       this.#queue.push({ message, resolve, reject });
       if (!this.#running) void this.#drain();

@@ -5,11 +5,13 @@ import { type Clock, systemClock } from '../../backend-kit/clock.js';
 import { type Database, openDatabase } from '../../backend-kit/db.js';
 import { type Logger, createLogger } from '../../backend-kit/logger.js';
 import { migrate, readMigrations } from '../../backend-kit/migrations.js';
+import { SERVER_LIMITS } from '../../backend-kit/server-limits.js';
 import { queueCounts } from './alerts.js';
 import { appendAudit } from './audit.js';
 import { sendCommands } from './commands.js';
 import type { PoliceBackendConfig } from './config.js';
 import { type HttpDeps, internalServer, officerServer, sessionOf } from './http.js';
+import { INTAKE_MAX_PENDING } from './intake.js';
 import { LiveUpdates } from './live.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(
@@ -89,6 +91,8 @@ export async function startPoliceBackend(
     appIdentity: config.app.identity,
     dashboardDir: DASHBOARD_DIR,
     tls: config.tls,
+    limits: config.limits ?? SERVER_LIMITS,
+    intakeMaxPending: config.intakeMaxPending ?? INTAKE_MAX_PENDING,
     onAlerts: (alerts) => {
       alerts.forEach((alert) => live.current?.broadcast({ type: 'alert', alert }));
       countsChanged();
