@@ -77,6 +77,8 @@ export interface HttpDeps {
   readonly onAbsence: (absence: Absence) => void;
   /** Wake the command worker after a request was queued. */
   readonly kickCommands: () => void;
+  /** A session was signed out: its open live feeds close. */
+  readonly onSignedOut: (sid: string) => void;
 }
 
 const CSP =
@@ -104,6 +106,17 @@ export async function sessionOf(
     [claims.sid, deps.clock()],
   );
   return rows[0]?.ok ? claims : undefined;
+}
+
+/** Which of these sessions are neither revoked nor expired: the live feed's recheck. */
+export function validSessions(db: Database, clock: () => number) {
+  return async (sids: readonly string[]): Promise<ReadonlySet<string>> => {
+    const { rows } = await db.query<{ id: string }>(
+      'SELECT id FROM sessions WHERE id = ANY($1::text[]) AND revoked_at IS NULL AND expires_at > $2',
+      [sids, clock()],
+    );
+    return new Set(rows.map((r) => r.id));
+  };
 }
 
 type Authed = Request & { session: SessionClaims };
@@ -192,6 +205,7 @@ export function officerServer(deps: HttpDeps): Server {
         deps.clock(),
       );
     });
+    deps.onSignedOut(s.sid);
     res.setHeader('set-cookie', CLEARED_COOKIE);
     res.status(204).end();
   });

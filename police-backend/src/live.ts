@@ -3,18 +3,29 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { SessionClaims } from './session.js';
 
+/** Which of these sessions are still valid (not signed out, not expired), as of now. */
+export type LiveSessionCheck = (sids: readonly string[]) => Promise<ReadonlySet<string>>;
+
+/** Close code for a feed whose session ended (sign-out or expiry): the client must sign in again. */
+export const SESSION_ENDED = 4401;
+
 /**
  * Live updates for the dashboard at /api/live: the upgrade is authenticated with the session
- * cookie and must come from our own origin; dead connections are found by ping and dropped.
+ * cookie and must come from our own origin; dead connections are found by ping and dropped. A
+ * feed lives no longer than its session: closed at sign-out, and at the next heartbeat once the
+ * session has expired or was revoked elsewhere, since the feed carries addresses.
  */
 export class LiveUpdates {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   readonly #alive = new WeakSet<WebSocket>();
+  /** The session each open feed was opened under. */
+  readonly #sessions = new Map<WebSocket, string>();
   readonly #timer: NodeJS.Timeout;
 
   constructor(
     server: Server,
     authenticate: (req: IncomingMessage) => Promise<SessionClaims | undefined>,
+    private readonly stillValid: LiveSessionCheck,
   ) {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.#upgrade(req, socket, head, authenticate);
@@ -42,6 +53,8 @@ export class LiveUpdates {
     if (!session) return refuse('401 Unauthorized');
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       this.#alive.add(ws);
+      this.#sessions.set(ws, session.sid);
+      ws.on('close', () => this.#sessions.delete(ws));
       ws.on('pong', () => this.#alive.add(ws));
       ws.on('message', () => undefined);
       ws.on('error', () => ws.terminate());
@@ -50,6 +63,7 @@ export class LiveUpdates {
   }
 
   #heartbeat(): void {
+    void this.recheckSessions().catch(() => undefined);
     for (const ws of this.#wss.clients) {
       if (!this.#alive.has(ws)) {
         ws.terminate();
@@ -58,6 +72,24 @@ export class LiveUpdates {
       this.#alive.delete(ws);
       ws.ping();
     }
+  }
+
+  /** Close every feed opened under `sid` (its officer signed out). */
+  endSession(sid: string): void {
+    for (const [ws, s] of this.#sessions) if (s === sid) this.#end(ws);
+  }
+
+  /** Close the feeds whose session is no longer valid; runs with every heartbeat. */
+  async recheckSessions(): Promise<void> {
+    const sids = [...new Set(this.#sessions.values())];
+    if (!sids.length) return;
+    const valid = await this.stillValid(sids);
+    for (const [ws, s] of this.#sessions) if (!valid.has(s)) this.#end(ws);
+  }
+
+  #end(ws: WebSocket): void {
+    this.#sessions.delete(ws);
+    ws.close(SESSION_ENDED, 'session ended');
   }
 
   broadcast(message: object): void {

@@ -10,7 +10,7 @@ import { queueCounts } from './alerts.js';
 import { appendAudit } from './audit.js';
 import { sendCommands } from './commands.js';
 import type { PoliceBackendConfig } from './config.js';
-import { type HttpDeps, internalServer, officerServer, sessionOf } from './http.js';
+import { type HttpDeps, internalServer, officerServer, sessionOf, validSessions } from './http.js';
 import { INTAKE_MAX_PENDING } from './intake.js';
 import { LiveUpdates } from './live.js';
 
@@ -100,23 +100,32 @@ export async function startPoliceBackend(
     onBeacon: (beacon) => live.current?.broadcast({ type: 'beacon', beacon }),
     onAbsence: (absence) => live.current?.broadcast({ type: 'absence', absence }),
     kickCommands: () => kick(),
+    onSignedOut: (sid) => live.current?.endSession(sid),
   };
   const officer = officerServer(deps);
   const internal = internalServer(deps);
   // The live feed pushes addresses: opening it is an access to addresses, so it is audited.
-  const updates = new LiveUpdates(officer, async (req) => {
-    const session = await sessionOf(deps, req);
-    if (session) {
-      await db.transaction((tx) =>
-        appendAudit(
-          tx,
-          { officer: session.username, action: 'address.live_feed_opened', subject: 'alerts:live' },
-          clock(),
-        ),
-      );
-    }
-    return session;
-  });
+  const updates = new LiveUpdates(
+    officer,
+    async (req) => {
+      const session = await sessionOf(deps, req);
+      if (session) {
+        await db.transaction((tx) =>
+          appendAudit(
+            tx,
+            {
+              officer: session.username,
+              action: 'address.live_feed_opened',
+              subject: 'alerts:live',
+            },
+            clock(),
+          ),
+        );
+      }
+      return session;
+    },
+    validSessions(db, clock),
+  );
   live.current = updates;
   const officerPort = await listen(officer, config.host, config.officerPort);
   const internalPort = await listen(internal, config.host, config.internalPort);

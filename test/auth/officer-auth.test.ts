@@ -4,6 +4,7 @@ import jwt from 'jsonwebtoken';
 import WebSocket from 'ws';
 import type { Database } from '../../backend-kit/db.js';
 import { LOCKOUT_MS, MAX_FAILED_SIGN_INS } from '../../police-backend/src/officers.js';
+import { SESSION_ENDED } from '../../police-backend/src/live.js';
 import { SESSION_LIFETIME_MS } from '../../police-backend/src/session.js';
 import {
   PASSWORD,
@@ -486,6 +487,35 @@ for (const target of databaseTargets()) {
         // A token stretched past the lifetime still dies with its session row.
         assert.equal((await whoAmI({ ...mine, cookie: `sb_session=${longer}` })).status, 401);
         assert.equal((await api(h, mine, 'POST', '/api/beacons', {})).status, 401);
+      });
+
+      it('closes an open live feed at sign-out, and at the next check once its session expired', async () => {
+        const pki = await testPki();
+        /** An open feed (after its hello) and the close code it will end with. */
+        const feed = (session: Session) =>
+          new Promise<{ closed: Promise<number> }>((resolve, reject) => {
+            const ws = new WebSocket(`wss://127.0.0.1:${h.backend.officerPort}/api/live`, {
+              ca: pki.ca.cert,
+              headers: { cookie: session.cookie },
+            });
+            const closed = new Promise<number>((done) => ws.on('close', (code) => done(code)));
+            ws.once('message', () => resolve({ closed }));
+            ws.on('error', reject);
+          });
+        const leaver = await signIn(h, 'officer6');
+        const stayer = await signIn(h, 'officer7');
+        const leaverFeed = (await feed(leaver)).closed;
+        const stayerFeed = (await feed(stayer)).closed;
+        let stayerClosed = false;
+        void stayerFeed.then(() => (stayerClosed = true));
+        assert.equal((await api(h, leaver, 'DELETE', '/api/session')).status, 204);
+        assert.equal(await leaverFeed, SESSION_ENDED);
+        await h.backend.live.recheckSessions();
+        assert.equal(stayerClosed, false, 'a live session keeps its feed through a check');
+        h.clock.advance(SESSION_LIFETIME_MS);
+        await h.backend.live.recheckSessions();
+        assert.equal(await stayerFeed, SESSION_ENDED);
+        assert.equal(h.backend.live.clients, 0);
       });
     });
   });
