@@ -132,7 +132,7 @@ const validator = new PresenceValidator({
   clock: Date.now,
   metrics,
   log,
-  maxQueue: 50_000_000,
+  bound: { maxRequests: 50_000_000, maxTokens: Number.MAX_SAFE_INTEGER },
 });
 const deps = {
   clock: Date.now,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type ServerLimits, readServerLimits } from '../../backend-kit/server-limits.js';
+import type { QueueBound } from './validator.js';
 
 /** Everything the app backend needs, already read and checked. Secrets are contents, not paths. */
 export interface AppBackendConfig {
@@ -24,6 +25,8 @@ export interface AppBackendConfig {
   readonly presencePer10Min: number;
   /** Timeouts and connection cap of both listeners (backend-kit/server-limits.ts); SERVER_LIMITS when absent. */
   readonly limits?: ServerLimits;
+  /** Presence waiting for validation (validator.ts); QUEUE_BOUND when absent. */
+  readonly presenceQueue?: QueueBound;
   readonly logLevel: string;
 }
 

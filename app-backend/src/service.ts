@@ -12,7 +12,7 @@ import { type HttpDeps, internalServer, publicServer } from './http.js';
 import { type Metrics, createMetrics } from './metrics.js';
 import { KeyRateLimiter } from './rate-limit.js';
 import { StatusCache } from './status-cache.js';
-import { PresenceValidator } from './validator.js';
+import { PresenceValidator, QUEUE_BOUND } from './validator.js';
 import { type WatchdogResult, watchdogTick } from './watchdog.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(
@@ -78,7 +78,7 @@ export async function startAppBackend(
     clock,
     metrics,
     log,
-    maxQueue: 200_000,
+    bound: config.presenceQueue ?? QUEUE_BOUND,
   });
   const deps: HttpDeps = {
     db,

@@ -12,7 +12,7 @@ import {
 } from './decide.js';
 import { KeyCache } from './key-cache.js';
 import type { Metrics } from './metrics.js';
-import type { PresenceRequest } from '../../protocol/presence.js';
+import { MAX_TOKENS_PER_REQUEST, type PresenceRequest } from '../../protocol/presence.js';
 import {
   type Stored,
   type Write,
@@ -25,6 +25,20 @@ import {
 } from './store.js';
 
 type QueuedRequest = PresenceRequest & { readonly registered: boolean };
+
+/** How much accepted presence may wait for validation before new requests are shed (503). */
+export interface QueueBound {
+  /** Requests: a registered key's token-less request is queued too (its relay is alive). */
+  readonly maxRequests: number;
+  /** Tokens, ~170 bytes each queued: what bounds memory when validation stalls under a flood. */
+  readonly maxTokens: number;
+}
+
+/** ~30 s of national load (3,300 requests/s, ~5 tokens each) with the database away: ≤ ~90 MB. */
+export const QUEUE_BOUND: QueueBound = { maxRequests: 200_000, maxTokens: 500_000 };
+
+const tokensIn = (requests: readonly QueuedRequest[]): number =>
+  requests.reduce((n, r) => n + r.tokens.length, 0);
 
 const BATCH = 2000;
 /** Batches written at once, on connections of their own. */
@@ -121,6 +135,7 @@ async function writeBatch(
  */
 export class PresenceValidator {
   readonly #queue: QueuedRequest[] = [];
+  #queuedTokens = 0;
   readonly #keys: KeyCache;
   #running: Promise<void> | undefined;
 
@@ -132,7 +147,7 @@ export class PresenceValidator {
       clock: () => number;
       metrics: Metrics;
       log: Logger;
-      maxQueue: number;
+      bound: QueueBound;
     },
   ) {
     this.#keys = new KeyCache(deps.kek);
@@ -144,16 +159,29 @@ export class PresenceValidator {
    * being alive, without looking up the token-less dummies everyone else sends.
    */
   enqueue(request: PresenceRequest, registered = false): boolean {
-    if (this.#queue.length >= this.deps.maxQueue) return false;
+    const { maxRequests, maxTokens } = this.deps.bound;
+    // One check for every request, whatever it carries (room for the largest is kept), so
+    // shedding answers dummies and real requests alike.
+    if (
+      this.#queue.length >= maxRequests ||
+      this.#queuedTokens > maxTokens - MAX_TOKENS_PER_REQUEST
+    )
+      return false;
     // Nothing to verify or record (a dummy): admitted, never queued.
     if (!registered && request.tokens.length === 0) return true;
     this.#queue.push({ ...request, registered });
+    this.#queuedTokens += request.tokens.length;
     this.deps.metrics.queueDepth.set(this.#queue.length);
     return true;
   }
 
   get depth(): number {
     return this.#queue.length;
+  }
+
+  /** Tokens waiting for validation. */
+  get queuedTokens(): number {
+    return this.#queuedTokens;
   }
 
   /** Drop cached keys of a quarantine that ended (its keys were deleted). */
@@ -179,6 +207,7 @@ export class PresenceValidator {
     let error: unknown;
     for (let n = 0; this.#queue.length && !failed.length; n++) {
       const batch = this.#queue.splice(0, BATCH);
+      this.#queuedTokens -= tokensIn(batch);
       const keys = new Set(batch.map((r) => r.keyHash));
       const overlaps = () => [...running.values()].some((s) => [...keys].some((k) => s.has(k)));
       while (running.size >= PIPELINE || (running.size && overlaps()))
@@ -199,7 +228,9 @@ export class PresenceValidator {
     if (!failed.length) return;
     // Database trouble must not lose accepted presence: retry it, in order, on the next flush.
     const back = failed.sort((a, b) => a.n - b.n).flatMap((f) => f.batch);
-    this.#queue.unshift(...back.slice(0, Math.max(0, this.deps.maxQueue - this.#queue.length)));
+    const kept = back.slice(0, Math.max(0, this.deps.bound.maxRequests - this.#queue.length));
+    this.#queue.unshift(...kept);
+    this.#queuedTokens += tokensIn(kept);
     throw error;
   }
 

@@ -1,14 +1,14 @@
 import type { Database } from '../../backend-kit/db.js';
 import { databaseTargets } from '../support/databases.js';
 import { INTAKE_BOUND, intakeFlood } from './intake.js';
-import { presenceFlood } from './presence.js';
+import { PRESENCE_QUEUE, presenceFlood } from './presence.js';
 import { GatedDatabase, type Services, startServices } from './services.js';
 import { SHORT_LIMITS, slowConnections } from './timeouts.js';
 
 /**
  * The short versions of the floods (the long ones, on backends in processes of their own, are
  * `test/floods/campaign.ts`). One pair of backends serves every test: short timeouts and a
- * small intake bound, so each flood reaches its limit in a few requests.
+ * small intake bound and validation queue, so each flood reaches its limit in a few requests.
  */
 for (const target of databaseTargets()) {
   describe(`floods and slow connections on ${target.name}`, function () {
@@ -31,6 +31,7 @@ for (const target of databaseTargets()) {
       s = await startServices(appDb, policeDb, {
         limits: SHORT_LIMITS,
         intakeMaxPending: INTAKE_BOUND,
+        presenceQueue: PRESENCE_QUEUE,
         policeDb: gated,
       });
     });

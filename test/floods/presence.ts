@@ -7,6 +7,8 @@ import {
   presence,
   register,
 } from '../../app-backend/test/harness.js';
+import { MAX_TOKENS_PER_REQUEST } from '../../protocol/presence.js';
+import type { QueueBound } from '../../app-backend/src/validator.js';
 import type { FloodContext } from './services.js';
 
 /** `n` requests from `workers` clients at once; each answer's status. */
@@ -21,6 +23,9 @@ async function pool(n: number, workers: number, send: (i: number) => Promise<num
 }
 
 const count = (list: number[], status: number) => list.filter((s) => s === status).length;
+
+/** A small validation queue, so validation held back sheds load after a few full requests. */
+export const PRESENCE_QUEUE: QueueBound = { maxRequests: 10_000, maxTokens: 1_000 };
 
 /** Flood 1: presence requests far beyond the rate limits while a real relay keeps uploading. */
 export function presenceFlood(ctx: FloodContext): void {
@@ -63,5 +68,48 @@ export function presenceFlood(ctx: FloodContext): void {
         [person.beaconId],
       );
     assert.deepEqual(rows, [{ last_presence_at: s.clock.ms }]);
+  });
+
+  it('sheds every request alike (503 OVERLOADED) once the tokens awaiting validation reach the bound; nothing shed is recorded, and requests are taken again once drained', async () => {
+    const s = ctx.services();
+    const h = { backend: s.app, clock: s.clock };
+    await s.app.flush();
+    const person = new TestBeacon();
+    assert.equal((await register(h, person)).status, 201);
+    assert.equal((await internal(h, `/internal/v1/beacons/${person.beaconId}/enable`)).status, 200);
+    await s.app.flush();
+    const lastPresence = async () =>
+      (
+        await ctx
+          .appDb()
+          .query<{ last_presence_at: number | null }>(
+            'SELECT last_presence_at FROM quarantines WHERE beacon_id = $1',
+            [person.beaconId],
+          )
+      ).rows[0]?.last_presence_at;
+    const before = await lastPresence();
+    const shed = await metric(h, 'presence_requests_total', 'outcome="OVERLOADED"');
+    const full = () =>
+      Array.from({ length: MAX_TOKENS_PER_REQUEST }, () => new Uint8Array(randomBytes(64)));
+    // No timers run here, so nothing is validated until flush(): full requests pile up.
+    const admitted = Math.floor(PRESENCE_QUEUE.maxTokens / MAX_TOKENS_PER_REQUEST);
+    for (let i = 0; i < admitted; i++)
+      assert.equal((await presence(h, new Uint8Array(randomBytes(32)), full())).status, 202);
+    assert.equal(s.app.validator.queuedTokens, admitted * MAX_TOKENS_PER_REQUEST);
+    const refused = [
+      await presence(h, new Uint8Array(randomBytes(32)), full()),
+      await presence(h, new Uint8Array(randomBytes(32)), []), // a dummy
+      await presence(h, person.skTPast, [person.token(s.clock.ms)]),
+      await presence(h, person.skTPast, []),
+    ];
+    for (const r of refused) assert.deepEqual([r.status, r.json()], [503, { error: 'OVERLOADED' }]);
+    assert.equal(await metric(h, 'presence_requests_total', 'outcome="OVERLOADED"'), shed + 4);
+
+    await s.app.flush();
+    assert.equal(s.app.validator.queuedTokens, 0);
+    assert.equal(await lastPresence(), before, 'a shed token is never recorded');
+    assert.equal((await presence(h, person.skTPast, [person.token(s.clock.ms)])).status, 202);
+    await s.app.flush();
+    assert.equal(await lastPresence(), s.clock.ms);
   });
 }

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../../backend-kit/db.js';
 import type { ServerLimits } from '../../backend-kit/server-limits.js';
+import type { QueueBound } from '../../app-backend/src/validator.js';
 import { DEFAULT_RULES, loopbackConfig } from '../../app-backend/src/config.js';
 import { type AppBackend, startAppBackend } from '../../app-backend/src/service.js';
 import { authorityKeys } from '../../app-backend/test/harness.js';
@@ -29,6 +30,8 @@ export interface Services {
 export interface ServiceOptions {
   readonly limits?: ServerLimits;
   readonly intakeMaxPending?: number;
+  /** The app backend's validation queue bound (validator.ts). */
+  readonly presenceQueue?: QueueBound;
   /** The police backend's database as its service sees it (a gate around the real one, say). */
   readonly policeDb?: Database;
 }
@@ -74,6 +77,7 @@ export async function startServices(
       rules: { ...DEFAULT_RULES, graceSeconds: 600 },
       logLevel: 'debug',
       ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.presenceQueue ? { presenceQueue: options.presenceQueue } : {}),
     }),
     { clock: clock.now, log: appLog.log, db: appDb, timers: false },
   );
