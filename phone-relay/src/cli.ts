@@ -69,7 +69,15 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-class UsageError extends Error {}
+/** Sixteen or more hex digits in a row could be part of a key typed in the wrong place. */
+const KEY_LIKE = /[0-9a-f]{16,}/gi;
+
+/** A usage problem, said in one line that never repeats what could be a key. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message.replace(KEY_LIKE, '(not shown: it may be a key)'));
+  }
+}
 
 export interface CliIo {
   readonly out: (text: string) => void;
