@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Database, Queryable } from '../../backend-kit/db.js';
+import type { Queryable } from '../../backend-kit/db.js';
 import { ApiError, badRequest, notFound } from '../../backend-kit/errors.js';
 import type { Rules } from './config.js';
 import { absenceProblem } from './lifecycle.js';
@@ -120,7 +120,7 @@ export async function cancelAbsence(
 
 /** Current and future absences of a beacon's active quarantine, and those cancelled among them. */
 export async function listAbsences(
-  db: Database,
+  db: Queryable,
   beaconId: string,
   now: number,
 ): Promise<AbsenceView[]> {

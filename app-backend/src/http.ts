@@ -210,10 +210,12 @@ export function publicServer(deps: HttpDeps): Server {
   app.get('/v1/quarantines/:beaconId/absences', async (req, res) => {
     const beaconId = beaconParam(req);
     const now = deps.clock();
-    await deps.db.transaction((tx) =>
-      verifyAuthority(tx, deps.authority, req.headers.authorization, rawBody(req), now),
-    );
-    res.json({ absences: await listAbsences(deps.db, beaconId, now) });
+    // One transaction: a listing refused (unknown beacon) does not spend the JWT's jti either.
+    const absences = await deps.db.transaction(async (tx) => {
+      await verifyAuthority(tx, deps.authority, req.headers.authorization, rawBody(req), now);
+      return listAbsences(tx, beaconId, now);
+    });
+    res.json({ absences });
   });
   app.post('/v1/quarantines/:beaconId/absences/:absenceId/cancel', async (req, res) => {
     const beaconId = beaconParam(req);

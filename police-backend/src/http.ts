@@ -386,6 +386,11 @@ export function officerServer(deps: HttpDeps): Server {
   });
   app.use('/api', (_req, res) => void res.status(404).json({ error: 'NOT_FOUND' }));
 
+  // express.static would answer other methods with a bare 405: give it a code like every refusal.
+  app.use('/assets', (req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return next();
+    res.status(405).set('allow', 'GET, HEAD').json({ error: 'METHOD_NOT_ALLOWED' });
+  });
   app.use(
     '/assets',
     express.static(`${deps.dashboardDir}/assets`, {

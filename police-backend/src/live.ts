@@ -18,7 +18,7 @@ export const SESSION_ENDED = 4401;
 export class LiveUpdates {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   readonly #alive = new WeakSet<WebSocket>();
-  /** The session each open feed was opened under. */
+  /** The session each open feed was opened under, once its opening is on record. */
   readonly #sessions = new Map<WebSocket, string>();
   readonly #timer: NodeJS.Timeout;
 
@@ -26,6 +26,8 @@ export class LiveUpdates {
     server: Server,
     authenticate: (req: IncomingMessage) => Promise<SessionClaims | undefined>,
     private readonly stillValid: LiveSessionCheck,
+    /** Record the opening (an access to addresses) once the upgrade succeeded; a failure closes it. */
+    private readonly opened: (session: SessionClaims) => Promise<void>,
   ) {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.#upgrade(req, socket, head, authenticate);
@@ -53,12 +55,19 @@ export class LiveUpdates {
     if (!session) return refuse('401 Unauthorized');
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       this.#alive.add(ws);
-      this.#sessions.set(ws, session.sid);
       ws.on('close', () => this.#sessions.delete(ws));
       ws.on('pong', () => this.#alive.add(ws));
       ws.on('message', () => undefined);
       ws.on('error', () => ws.terminate());
-      ws.send(JSON.stringify({ type: 'hello', username: session.username }));
+      // Nothing is pushed before the opening is on record.
+      this.opened(session).then(
+        () => {
+          if (ws.readyState !== ws.OPEN) return;
+          this.#sessions.set(ws, session.sid);
+          ws.send(JSON.stringify({ type: 'hello', username: session.username }));
+        },
+        () => ws.close(1011, 'unavailable'),
+      );
     });
   }
 
@@ -94,7 +103,8 @@ export class LiveUpdates {
 
   broadcast(message: object): void {
     const text = JSON.stringify(message);
-    for (const ws of this.#wss.clients) if (ws.readyState === ws.OPEN) ws.send(text);
+    // Only feeds whose opening is on record (an access to addresses) get pushes.
+    for (const ws of this.#sessions.keys()) if (ws.readyState === ws.OPEN) ws.send(text);
   }
 
   get clients(): number {

@@ -107,24 +107,16 @@ export async function startPoliceBackend(
   // The live feed pushes addresses: opening it is an access to addresses, so it is audited.
   const updates = new LiveUpdates(
     officer,
-    async (req) => {
-      const session = await sessionOf(deps, req);
-      if (session) {
-        await db.transaction((tx) =>
-          appendAudit(
-            tx,
-            {
-              officer: session.username,
-              action: 'address.live_feed_opened',
-              subject: 'alerts:live',
-            },
-            clock(),
-          ),
-        );
-      }
-      return session;
-    },
+    (req) => sessionOf(deps, req),
     validSessions(db, clock),
+    (session) =>
+      db.transaction((tx) =>
+        appendAudit(
+          tx,
+          { officer: session.username, action: 'address.live_feed_opened', subject: 'alerts:live' },
+          clock(),
+        ),
+      ),
   );
   live.current = updates;
   const officerPort = await listen(officer, config.host, config.officerPort);

@@ -43,8 +43,6 @@ export interface FuzzTarget {
   readonly settle: () => Promise<void>;
   /** Tables a refusal of this endpoint writes by design (e.g. a failed sign-in is counted). */
   readonly writesOnRefusal?: (method: string, path: string) => readonly string[];
-  /** A refusal known to come without a code (named in the target, so it stays visible). */
-  readonly bareRefusal?: (path: string, method: string, status: number) => boolean;
   /** Restore what an accepted request used up (e.g. sign in again after a sign-out). */
   readonly afterEach?: (e: Endpoint, r: HttpResult) => Promise<void>;
 }
@@ -411,7 +409,7 @@ export async function fuzzHttp(target: FuzzTarget, numRuns: number): Promise<Fuz
       tally.byStatus.set(r.status, (tally.byStatus.get(r.status) ?? 0) + 1);
       assert.ok(r.status >= 100 && r.status < 500, `${r.status} for ${what()}`);
       if (r.status >= 400) {
-        if (method !== 'HEAD' && !target.bareRefusal?.(path, method, r.status)) {
+        if (method !== 'HEAD') {
           let code: unknown;
           try {
             code = r.json<{ error?: unknown }>().error;
