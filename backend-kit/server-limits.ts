@@ -1,4 +1,6 @@
-import type { RequestListener } from 'node:http';
+import { type RequestListener, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type Server, type ServerOptions, createServer } from 'node:https';
 
 /**
@@ -60,7 +62,29 @@ export function limitedHttpsServer(
 ): Server {
   const server = createServer({ ...tls, ...limitOptions(limits) }, handler);
   server.maxConnections = kind === 'public' ? limits.maxConnections : limits.maxInternalConnections;
+  server.on('clientError', answerClientError);
   return server;
+}
+
+/** What Node's own parser refuses, answered with a code like every other refusal. */
+const CLIENT_ERRORS: Readonly<Record<string, readonly [number, string]>> = {
+  HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT'],
+};
+
+/** Node's default answers these with a bare status line; ours says which refusal it was. */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // As Node's own handler: answer only on a connection that has not been answered on, then cut
+  // it at once (a slow client must not keep it open by never reading the answer).
+  if (socket.writable && (socket as Socket).bytesWritten === 0 && err.code !== 'ECONNRESET') {
+    const [status, code] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'BAD_REQUEST'];
+    const body = JSON.stringify({ error: code });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${body.length}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 /**

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
 import type { ServerLimits } from '../../backend-kit/server-limits.js';
 import { police as appInternal, presence } from '../../app-backend/test/harness.js';
 import { alertMessage } from '../../police-backend/test/harness.js';
@@ -171,5 +172,36 @@ export function slowConnections(ctx: FloodContext): void {
       const r = await presence(h, new Uint8Array(randomBytes(32)), []).catch(() => undefined);
       return r?.status === 202;
     });
+  });
+
+  it('answers what the HTTP parser refuses with a code on every listener: a garbage request line, oversize headers', async () => {
+    /** Raw bytes over TLS; the answer's status and body once the server closes. */
+    const raw = (port: number, tls: TlsIdentity, bytes: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        let text = '';
+        const socket = tlsConnect(
+          { port, host: '127.0.0.1', servername: 'localhost', ...tls },
+          () => socket.write(bytes),
+        );
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('error', reject);
+        socket.on('close', () =>
+          resolve({
+            status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
+            body: text.slice(text.indexOf('\r\n\r\n') + 4),
+          }),
+        );
+      });
+    for (const l of listeners()) {
+      const garbage = await raw(l.port, l.tls, 'NOT HTTP AT ALL\r\n\r\n');
+      assert.deepEqual([garbage.status, garbage.body], [400, '{"error":"BAD_REQUEST"}'], l.name);
+      const huge = `GET ${l.path} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
+      const oversize = await raw(l.port, l.tls, huge);
+      assert.deepEqual(
+        [oversize.status, oversize.body],
+        [431, '{"error":"HEADERS_TOO_LARGE"}'],
+        l.name,
+      );
+    }
   });
 }
