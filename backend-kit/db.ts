@@ -71,16 +71,23 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
     query: (sql, params) => run(pool, sql, params),
     async transaction(fn) {
       const client = await pool.connect();
+      // A checked-out client has no pool listener: a connection lost mid-transaction (a database
+      // restart) would be an unhandled 'error' event and end the process. Its queries fail instead.
+      let broken: Error | undefined;
+      const onError = (err: Error) => (broken ??= err);
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn({ query: (sql, params) => run(client, sql, params) });
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken ??= e));
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        // A broken connection is closed, not handed to the next transaction.
+        client.release(broken);
       }
     },
     close: () => pool.end(),

@@ -42,6 +42,35 @@ for (const target of databaseTargets()) {
   });
 }
 
+describe('database adapter on PostgreSQL, its connection cut', () => {
+  const url = process.env.DATABASE_URL;
+  // Only a server connection can be cut; PGlite runs inside the process.
+  if (!url) return;
+  const pg = databaseTargets().find((t) => t.name === 'PostgreSQL');
+
+  it('fails the transaction whose connection was cut, without ending the process, and goes on', async () => {
+    const db = await pg!.open();
+    try {
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+          // From another connection, as a database restart would: the server ends this session.
+          await db.query('SELECT pg_terminate_backend($1)', [rows[0]?.pid]);
+          await tx.query('SELECT 1');
+        }),
+      );
+      // The 'error' event arrives with the socket's end; an unhandled one would fail this run.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(await db.transaction((tx) => tx.query<{ one: number }>('SELECT 1 AS one')), {
+        rows: [{ one: 1 }],
+        rowCount: 1,
+      });
+    } finally {
+      await db.close();
+    }
+  });
+});
+
 describe('openDatabase', () => {
   it('refuses a schema name that is not a plain identifier', async () => {
     await assert.rejects(openDatabase({ schema: 'x; DROP TABLE y' }), RangeError);
