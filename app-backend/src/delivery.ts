@@ -35,6 +35,37 @@ const BATCH_PATH = '/internal/v1/alert-batches';
 /** What the police may put in an item's error: a stable code, never free text into our log. */
 const ITEM_ERROR = /^[A-Z][A-Z0-9_]{0,39}$/;
 
+/**
+ * Errors of a post that never reached a police backend able to answer (down, restarting, cut off),
+ * or that it shed for now (its intake full: 503 OVERLOADED, Retry-After of seconds).
+ */
+const UNREACHABLE = new Set([
+  'HTTP_503',
+  'OVERLOADED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'NETWORK',
+]);
+
+/**
+ * While the police backend cannot be reached at all, a message is tried again within this, however
+ * long the outage: its return is noticed in seconds, not after a backoff grown to minutes (a 90 s
+ * outage left alerts waiting 114 s more; test/soak). Other error answers keep the full backoff.
+ */
+export const UNREACHABLE_RETRY_MS = 10_000;
+
+/** When a failed message is tried again: the backoff, capped (with jitter) while the police is unreachable. */
+export function retryDelayMs(error: string, attempts: number, random: () => number): number {
+  const backoff = backoffMs(attempts, random);
+  if (!UNREACHABLE.has(error) || backoff <= UNREACHABLE_RETRY_MS / 2) return backoff;
+  return Math.min(backoff, Math.round(UNREACHABLE_RETRY_MS * (0.5 + random() / 2)));
+}
+
 export interface DeliveryRun {
   readonly claimed: number;
   readonly delivered: number;
@@ -158,7 +189,9 @@ export class AlertDelivery {
       at,
       order.map((i) => errors[i] === null),
       order.map((i) =>
-        errors[i] === null ? null : at + backoffMs(rows[i]!.attempts + 1, this.#random),
+        errors[i] === null
+          ? null
+          : at + retryDelayMs(errors[i]!, rows[i]!.attempts + 1, this.#random),
       ),
       order.map((i) => errors[i]),
       lease,
