@@ -18,11 +18,13 @@ interface Claims {
   readonly iat?: unknown;
   readonly exp?: unknown;
   readonly body_sha256?: unknown;
+  readonly req?: unknown;
 }
 
 /**
  * Accept a request from the health authority: an ES256 JWT (algorithm pinned) from its key, for
- * our audience, short-lived, bound to this exact body by hash, and with a jti never seen before.
+ * our audience, short-lived, bound to this request (`req`: method and path) and to this exact body
+ * by hash, and with a jti never seen before.
  */
 export async function verifyAuthority(
   tx: Queryable,
@@ -30,6 +32,8 @@ export async function verifyAuthority(
   authorization: string | undefined,
   rawBody: Buffer,
   now: number,
+  /** Method and path as served, e.g. `POST /v1/quarantines/SB-1/end`. */
+  request: string,
 ): Promise<void> {
   const token = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(authorization ?? '')?.[1];
   if (!token) throw unauthorized('AUTH_MISSING');
@@ -62,6 +66,8 @@ export async function verifyAuthority(
     throw unauthorized('AUTH_NOT_YET_VALID');
   if (claims.body_sha256 !== createHash('sha256').update(rawBody).digest('hex'))
     throw unauthorized('AUTH_BODY_MISMATCH');
+  // Two requests with the same body (any two empty ones) must not share a token.
+  if (claims.req !== request) throw unauthorized('AUTH_WRONG_REQUEST');
   await tx.query('DELETE FROM used_jtis WHERE expires_at < $1', [now]);
   // Held as long as the token can still verify (the tolerance included), so no replay slips past.
   const inserted = await tx.query(

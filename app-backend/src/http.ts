@@ -137,6 +137,9 @@ function baseApp(log: Logger): express.Express {
 
 const rawBody = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
+/** What a health-authority JWT must name: the method and the path as served (no query). */
+const requestOf = (req: Request): string => `${req.method} ${req.path}`;
+
 function beaconParam(req: Request): string {
   const parsed = beaconIdSchema.safeParse(req.params.beaconId);
   if (!parsed.success) throw new ApiError(400, 'BAD_BEACON_ID');
@@ -168,7 +171,14 @@ export function publicServer(deps: HttpDeps): Server {
   app.post('/v1/quarantines', async (req, res) => {
     const now = deps.clock();
     const id = await deps.db.transaction(async (tx) => {
-      await verifyAuthority(tx, deps.authority, req.headers.authorization, rawBody(req), now);
+      await verifyAuthority(
+        tx,
+        deps.authority,
+        req.headers.authorization,
+        rawBody(req),
+        now,
+        requestOf(req),
+      );
       return registerQuarantine(
         tx,
         deps.kek,
@@ -189,6 +199,7 @@ export function publicServer(deps: HttpDeps): Server {
         req.headers.authorization,
         rawBody(req),
         deps.clock(),
+        requestOf(req),
       );
       return endQuarantine(tx, beaconId, deps.clock());
     });
@@ -200,7 +211,14 @@ export function publicServer(deps: HttpDeps): Server {
     const beaconId = beaconParam(req);
     const now = deps.clock();
     const absence = await deps.db.transaction(async (tx) => {
-      await verifyAuthority(tx, deps.authority, req.headers.authorization, rawBody(req), now);
+      await verifyAuthority(
+        tx,
+        deps.authority,
+        req.headers.authorization,
+        rawBody(req),
+        now,
+        requestOf(req),
+      );
       const body = parseBody(absenceSchema, rawBody(req), 'BAD_ABSENCE');
       return scheduleAbsence(tx, beaconId, body, 'health-authority', deps.rules, now);
     });
@@ -212,7 +230,14 @@ export function publicServer(deps: HttpDeps): Server {
     const now = deps.clock();
     // One transaction: a listing refused (unknown beacon) does not spend the JWT's jti either.
     const absences = await deps.db.transaction(async (tx) => {
-      await verifyAuthority(tx, deps.authority, req.headers.authorization, rawBody(req), now);
+      await verifyAuthority(
+        tx,
+        deps.authority,
+        req.headers.authorization,
+        rawBody(req),
+        now,
+        requestOf(req),
+      );
       return listAbsences(tx, beaconId, now);
     });
     res.json({ absences });
@@ -222,7 +247,14 @@ export function publicServer(deps: HttpDeps): Server {
     const absenceId = absenceParam(req);
     const now = deps.clock();
     const absence = await deps.db.transaction(async (tx) => {
-      await verifyAuthority(tx, deps.authority, req.headers.authorization, rawBody(req), now);
+      await verifyAuthority(
+        tx,
+        deps.authority,
+        req.headers.authorization,
+        rawBody(req),
+        now,
+        requestOf(req),
+      );
       return cancelAbsence(tx, beaconId, absenceId, now);
     });
     await deps.statuses.refresh();

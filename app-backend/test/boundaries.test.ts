@@ -45,7 +45,7 @@ describe('app backend boundaries', function () {
 
   describe('health authority JWT', () => {
     const attempt = async (
-      o: Parameters<typeof authorityJwt>[2],
+      o: Parameters<typeof authorityJwt>[3],
       body = new TestBeacon().registration(),
       sign = authorityJwt,
     ) => {
@@ -56,14 +56,16 @@ describe('app backend boundaries', function () {
         '/v1/quarantines',
         { ca: pki.ca.cert },
         body,
-        { authorization: `Bearer ${sign(body, h.clock.ms, o)}` },
+        { authorization: `Bearer ${sign('POST /v1/quarantines', body, h.clock.ms, o)}` },
       );
     };
 
     it('accepts a valid registration exactly once per jti', async () => {
       const b = new TestBeacon();
       const body = b.registration();
-      const token = authorityJwt(body, h.clock.ms, { jti: 'jti-0123456789abcdef' });
+      const token = authorityJwt('POST /v1/quarantines', body, h.clock.ms, {
+        jti: 'jti-0123456789abcdef',
+      });
       const pki = await testPki();
       const send = () =>
         httpsRequest(h.backend.publicPort, 'POST', '/v1/quarantines', { ca: pki.ca.cert }, body, {
@@ -74,7 +76,7 @@ describe('app backend boundaries', function () {
       assert.deepEqual([again.status, again.json()], [401, { error: 'AUTH_REPLAYED' }]);
     });
 
-    const cases: [string, Parameters<typeof authorityJwt>[2], string][] = [
+    const cases: [string, Parameters<typeof authorityJwt>[3], string][] = [
       ['wrong issuer', { issuer: 'someone-else' }, 'AUTH_INVALID'],
       ['wrong audience', { audience: 'another-service' }, 'AUTH_INVALID'],
       ['expired', { issuedAt: Math.floor(1_795_400_000_000 / 1000) - 10_000 }, 'AUTH_EXPIRED'],
@@ -151,7 +153,9 @@ describe('app backend boundaries', function () {
         `/v1/quarantines/${b.beaconId}/end`,
         { ca: pki.ca.cert },
         body,
-        { authorization: `Bearer ${authorityJwt(body, h.clock.ms)}` },
+        {
+          authorization: `Bearer ${authorityJwt(`POST /v1/quarantines/${b.beaconId}/end`, body, h.clock.ms)}`,
+        },
       );
       assert.deepEqual([r.status, r.json()], [200, { state: 'ended' }]);
     });

@@ -35,11 +35,17 @@ export interface JwtOverrides {
   readonly privateKey?: string;
 }
 
-/** A health-authority JWT for exactly this body, as the CLI makes it. */
-export function authorityJwt(body: string, now: number, o: JwtOverrides = {}): string {
+/** A health-authority JWT for exactly this request (`POST /v1/…`) and body, as the CLI makes it. */
+export function authorityJwt(
+  request: string,
+  body: string,
+  now: number,
+  o: JwtOverrides = {},
+): string {
   const iat = o.issuedAt ?? Math.floor(now / 1000);
   const claims: Record<string, unknown> = {
     body_sha256: o.bodyHash ?? createHash('sha256').update(body).digest('hex'),
+    req: request,
     iat,
     exp: iat + (o.lifetimeSeconds ?? 120),
   };
@@ -202,7 +208,7 @@ export async function register(h: Client, b: TestBeacon, jwtOverrides: JwtOverri
   const pki = await testPki();
   const body = b.registration();
   return httpsRequest(h.backend.publicPort, 'POST', '/v1/quarantines', { ca: pki.ca.cert }, body, {
-    authorization: `Bearer ${authorityJwt(body, h.clock.ms, jwtOverrides)}`,
+    authorization: `Bearer ${authorityJwt('POST /v1/quarantines', body, h.clock.ms, jwtOverrides)}`,
     'content-type': 'application/json',
   });
 }
@@ -225,7 +231,7 @@ export async function authority(h: Client, method: string, path: string, body?: 
   const pki = await testPki();
   const text = body === undefined ? '' : JSON.stringify(body);
   return httpsRequest(h.backend.publicPort, method, path, { ca: pki.ca.cert }, text, {
-    authorization: `Bearer ${authorityJwt(text, h.clock.ms)}`,
+    authorization: `Bearer ${authorityJwt(`${method} ${path}`, text, h.clock.ms)}`,
     'content-type': 'application/json',
   });
 }

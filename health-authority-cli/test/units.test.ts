@@ -38,7 +38,7 @@ function usageFailure(fn: () => unknown): CliError {
 }
 
 describe('health-authority CLI units', () => {
-  it("the app backend's own check accepts the CLI's JWT for exactly its body, and no other", async () => {
+  it("the app backend's own check accepts the CLI's JWT for exactly its request and body, and no other", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.uint8Array({ maxLength: 512 }),
@@ -46,16 +46,19 @@ describe('health-authority CLI units', () => {
         fc.integer({ min: 1_600_000_000, max: 2_500_000_000 }),
         async (body, other, seconds) => {
           const now = seconds * 1000;
-          const token = signRequestJwt(body, pair.privateKey, { ...check, now });
+          const request = 'POST /v1/quarantines/SB-0001/end';
+          const token = signRequestJwt(body, pair.privateKey, { ...check, now, request });
           const auth = `Bearer ${token}`;
-          await verifyAuthority(tx, check, auth, Buffer.from(body), now + 30_000);
-          const changed = Buffer.concat([body, other]);
-          await assert.rejects(verifyAuthority(tx, check, auth, changed, now), {
+          const verify = (bytes: Uint8Array, at: number, req = request) =>
+            verifyAuthority(tx, check, auth, Buffer.from(bytes), at, req);
+          await verify(body, now + 30_000);
+          await assert.rejects(verify(Buffer.concat([body, other]), now), {
             code: 'AUTH_BODY_MISMATCH',
           });
-          await assert.rejects(verifyAuthority(tx, check, auth, Buffer.from(body), now + 70_000), {
-            code: 'AUTH_EXPIRED',
+          await assert.rejects(verify(body, now, 'GET /v1/quarantines/SB-0001/absences'), {
+            code: 'AUTH_WRONG_REQUEST',
           });
+          await assert.rejects(verify(body, now + 70_000), { code: 'AUTH_EXPIRED' });
           const claims = jwt.decode(token, { complete: true });
           assert.equal(claims?.header.alg, 'ES256');
           const payload = claims?.payload as Record<string, unknown>;
@@ -70,7 +73,11 @@ describe('health-authority CLI units', () => {
   it('every token has its own jti', () => {
     const jtis = new Set(
       Array.from({ length: 50 }, () => {
-        const t = signRequestJwt(Buffer.from('{}'), pair.privateKey, { ...check, now: Date.now() });
+        const t = signRequestJwt(Buffer.from('{}'), pair.privateKey, {
+          ...check,
+          now: Date.now(),
+          request: 'POST /v1/quarantines',
+        });
         return (jwt.decode(t) as { jti: string }).jti;
       }),
     );

@@ -30,13 +30,14 @@ const otherEcKey = pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privat
 const p384Key = pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey);
 
 /** The claims the health authority's CLI sends for `body` at `now` (seconds). */
-const goodClaims = (body: string, now: number): Claims => ({
+const goodClaims = (body: string, now: number, request: string): Claims => ({
   iss: ISSUER,
   aud: AUDIENCE,
   iat: now,
   exp: now + 60,
   jti: randomUUID(),
   body_sha256: sha256(body),
+  req: request,
 });
 // jsonwebtoken keeps a given iat, adds one (from the wall clock) to claims without it.
 const es256 = (
@@ -63,141 +64,169 @@ const tampered = (claims: Claims, change: Claims) => {
 
 interface JwtCase {
   readonly name: string;
-  /** The Authorization header for `body` at `now` (seconds); `spent` is a jti already used. */
-  readonly header: (body: string, now: number, spent: string) => string;
+  /**
+   * The Authorization header for `body` at `now` (seconds) on `request` (method and path);
+   * `spent` is a jti already used.
+   */
+  readonly header: (body: string, now: number, spent: string, request: string) => string;
   readonly code: string;
 }
 
 const bearer = (token: string) => `Bearer ${token}`;
-const good = (body: string, now: number) => goodClaims(body, now);
+const good = (body: string, now: number, request: string) => goodClaims(body, now, request);
 
 /** Every way a request's token can be wrong, each otherwise exactly what the CLI sends. */
 const CASES: JwtCase[] = [
   { name: 'no token', header: () => '', code: 'AUTH_MISSING' },
   {
     name: 'another scheme (Basic)',
-    header: (b, n) => `Basic ${es256(good(b, n))}`,
+    header: (b, n, _spent, r) => `Basic ${es256(good(b, n, r))}`,
     code: 'AUTH_MISSING',
   },
-  { name: 'alg none', header: (b, n) => bearer(unsigned(good(b, n))), code: 'AUTH_INVALID' },
+  {
+    name: 'alg none',
+    header: (b, n, _spent, r) => bearer(unsigned(good(b, n, r))),
+    code: 'AUTH_INVALID',
+  },
   {
     name: 'HS256 keyed with the public key',
-    header: (b, n) => bearer(hs256WithPublicKey(good(b, n))),
+    header: (b, n, _spent, r) => bearer(hs256WithPublicKey(good(b, n, r))),
     code: 'AUTH_INVALID',
   },
   {
     name: 'ES256 from another key',
-    header: (b, n) => bearer(es256(good(b, n), otherEcKey)),
+    header: (b, n, _spent, r) => bearer(es256(good(b, n, r), otherEcKey)),
     code: 'AUTH_INVALID',
   },
   {
     name: 'ES384 (another algorithm, another key)',
-    header: (b, n) => bearer(es256(good(b, n), p384Key, 'ES384')),
+    header: (b, n, _spent, r) => bearer(es256(good(b, n, r), p384Key, 'ES384')),
     code: 'AUTH_INVALID',
   },
   {
     name: 'tampered payload (lifetime stretched after signing)',
-    header: (b, n) => {
-      const c = good(b, n);
+    header: (b, n, _spent, r) => {
+      const c = good(b, n, r);
       return bearer(tampered(c, { exp: Number(c.exp) + 3600 }));
     },
     code: 'AUTH_INVALID',
   },
   {
     name: 'tampered payload (body hash swapped after signing)',
-    header: (b, n) => bearer(tampered(good(`${b} `, n), { body_sha256: sha256(b) })),
+    header: (b, n, _spent, r) => bearer(tampered(good(`${b} `, n, r), { body_sha256: sha256(b) })),
     code: 'AUTH_INVALID',
   },
   {
     name: 'wrong issuer',
-    header: (b, n) => bearer(es256({ ...good(b, n), iss: 'someone-else' })),
+    header: (b, n, _spent, r) => bearer(es256({ ...good(b, n, r), iss: 'someone-else' })),
     code: 'AUTH_INVALID',
   },
   {
     name: 'no issuer',
-    header: (b, n) => bearer(es256(without(good(b, n), 'iss'))),
+    header: (b, n, _spent, r) => bearer(es256(without(good(b, n, r), 'iss'))),
     code: 'AUTH_INVALID',
   },
   {
     name: 'wrong audience',
-    header: (b, n) => bearer(es256({ ...good(b, n), aud: 'police-backend' })),
+    header: (b, n, _spent, r) => bearer(es256({ ...good(b, n, r), aud: 'police-backend' })),
     code: 'AUTH_INVALID',
   },
   {
     name: 'no audience',
-    header: (b, n) => bearer(es256(without(good(b, n), 'aud'))),
+    header: (b, n, _spent, r) => bearer(es256(without(good(b, n, r), 'aud'))),
     code: 'AUTH_INVALID',
   },
   {
     name: 'expired (beyond the 5 s tolerance)',
-    header: (b, n) => bearer(es256({ ...good(b, n), iat: n - 66, exp: n - 6 })),
+    header: (b, n, _spent, r) => bearer(es256({ ...good(b, n, r), iat: n - 66, exp: n - 6 })),
     code: 'AUTH_EXPIRED',
   },
   {
     name: 'not yet valid (nbf a minute ahead)',
-    header: (b, n) => bearer(es256({ ...good(b, n), nbf: n + 60 })),
+    header: (b, n, _spent, r) => bearer(es256({ ...good(b, n, r), nbf: n + 60 })),
     code: 'AUTH_NOT_YET_VALID',
   },
   {
     name: 'not yet valid (issued an hour ahead, lifetime within bounds)',
-    header: (b, n) => bearer(es256({ ...good(b, n), iat: n + 3600, exp: n + 3660 })),
+    header: (b, n, _spent, r) => bearer(es256({ ...good(b, n, r), iat: n + 3600, exp: n + 3660 })),
     code: 'AUTH_NOT_YET_VALID',
   },
   {
     name: 'expiry not a number',
     // A string payload is signed as it is: jsonwebtoken checks claim types only for objects.
-    header: (b, n) =>
+    header: (b, n, _spent, r) =>
       bearer(
-        jwt.sign(JSON.stringify({ ...good(b, n), exp: String(n + 60) }), authorityKeys.privateKey, {
-          algorithm: 'ES256',
-        }),
+        jwt.sign(
+          JSON.stringify({ ...good(b, n, r), exp: String(n + 60) }),
+          authorityKeys.privateKey,
+          {
+            algorithm: 'ES256',
+          },
+        ),
       ),
     code: 'AUTH_INVALID',
   },
   {
     name: 'lifetime over the maximum (301 s)',
-    header: (b, n) => bearer(es256({ ...good(b, n), exp: n + 301 })),
+    header: (b, n, _spent, r) => bearer(es256({ ...good(b, n, r), exp: n + 301 })),
     code: 'AUTH_LIFETIME',
   },
   {
     name: 'backdated issue time (lifetime over the maximum)',
-    header: (b, n) => bearer(es256({ ...good(b, n), iat: n - 3600 })),
+    header: (b, n, _spent, r) => bearer(es256({ ...good(b, n, r), iat: n - 3600 })),
     code: 'AUTH_LIFETIME',
   },
   {
     name: 'no iat',
-    header: (b, n) => bearer(es256(without(good(b, n), 'iat'))),
+    header: (b, n, _spent, r) => bearer(es256(without(good(b, n, r), 'iat'))),
     code: 'AUTH_LIFETIME',
   },
   {
     name: 'no exp',
-    header: (b, n) => bearer(es256(without(good(b, n), 'exp'))),
+    header: (b, n, _spent, r) => bearer(es256(without(good(b, n, r), 'exp'))),
     code: 'AUTH_LIFETIME',
   },
   {
     name: 'no jti',
-    header: (b, n) => bearer(es256(without(good(b, n), 'jti'))),
+    header: (b, n, _spent, r) => bearer(es256(without(good(b, n, r), 'jti'))),
     code: 'AUTH_NO_JTI',
   },
   {
     name: 'malformed jti',
-    header: (b, n) => bearer(es256({ ...good(b, n), jti: 'short' })),
+    header: (b, n, _spent, r) => bearer(es256({ ...good(b, n, r), jti: 'short' })),
     code: 'AUTH_NO_JTI',
   },
   {
     name: 'replayed jti (a new token reusing a spent one)',
-    header: (b, n, spent) => bearer(es256({ ...good(b, n), jti: spent })),
+    header: (b, n, spent, r) => bearer(es256({ ...good(b, n, r), jti: spent })),
     code: 'AUTH_REPLAYED',
   },
   {
     name: 'body hash of another body',
-    header: (b, n) => bearer(es256({ ...good(b, n), body_sha256: sha256(`${b} `) })),
+    header: (b, n, _spent, r) => bearer(es256({ ...good(b, n, r), body_sha256: sha256(`${b} `) })),
     code: 'AUTH_BODY_MISMATCH',
   },
   {
     name: 'no body hash',
-    header: (b, n) => bearer(es256(without(good(b, n), 'body_sha256'))),
+    header: (b, n, _spent, r) => bearer(es256(without(good(b, n, r), 'body_sha256'))),
     code: 'AUTH_BODY_MISMATCH',
+  },
+  {
+    // Two requests with the same body (any two empty ones) must not share a token.
+    name: 'a token for another request with the same body',
+    header: (b, n, _spent, r) =>
+      bearer(
+        es256({
+          ...good(b, n, r),
+          req: r.startsWith('GET') ? 'POST /v1/quarantines' : `GET ${r.slice(r.indexOf(' ') + 1)}`,
+        }),
+      ),
+    code: 'AUTH_WRONG_REQUEST',
+  },
+  {
+    name: 'no request claim',
+    header: (b, n, _spent, r) => bearer(es256(without(good(b, n, r), 'req'))),
+    code: 'AUTH_WRONG_REQUEST',
   },
 ];
 
@@ -268,14 +297,10 @@ for (const target of databaseTargets()) {
       for (const b of [ended, withAbsences]) assert.equal((await register(h, b)).status, 201);
       await police(h, `/internal/v1/beacons/${withAbsences.beaconId}/enable`);
       const body = absenceBody();
-      const claims = goodClaims(body, h.clock.seconds);
+      const path = `/v1/quarantines/${withAbsences.beaconId}/absences`;
+      const claims = goodClaims(body, h.clock.seconds, `POST ${path}`);
       spent = String(claims.jti);
-      const r = await send(
-        'POST',
-        `/v1/quarantines/${withAbsences.beaconId}/absences`,
-        body,
-        bearer(es256(claims)),
-      );
+      const r = await send('POST', path, body, bearer(es256(claims)));
       assert.equal(r.status, 201, r.body.toString());
       absenceId = r.json<{ absenceId: string }>().absenceId;
     });
@@ -297,14 +322,15 @@ for (const target of databaseTargets()) {
           it(`refuses ${c.name} (${c.code}) and writes nothing`, async () => {
             const { path, body } = route.request();
             const before = await databaseDigest(db);
-            const r = await send(method, path, body, c.header(body, h.clock.seconds, spent));
+            const header = c.header(body, h.clock.seconds, spent, `${method} ${path}`);
+            const r = await send(method, path, body, header);
             assert.deepEqual([r.status, r.json()], [401, { error: c.code }]);
             assert.deepEqual(await databaseDigest(db), before);
           });
         }
         it('accepts the same request with the token the CLI makes, once', async () => {
           const { path, body } = route.request();
-          const token = bearer(es256(goodClaims(body, h.clock.seconds)));
+          const token = bearer(es256(goodClaims(body, h.clock.seconds, `${method} ${path}`)));
           const r = await send(method, path, body, token);
           assert.equal(r.status, route.success, r.body.toString());
           const again = await send(method, path, body, token);
@@ -316,7 +342,7 @@ for (const target of databaseTargets()) {
     describe('boundaries', () => {
       const post = (claims: Claims) => {
         const body = new TestBeacon().registration();
-        const c = { ...goodClaims(body, h.clock.seconds), ...claims };
+        const c = { ...goodClaims(body, h.clock.seconds, 'POST /v1/quarantines'), ...claims };
         return send('POST', '/v1/quarantines', body, bearer(es256(c)));
       };
 
@@ -335,7 +361,7 @@ for (const target of databaseTargets()) {
       it('refuses a token replayed in the seconds its expiry tolerance still accepts it', async () => {
         const body = absenceBody();
         const path = `/v1/quarantines/${withAbsences.beaconId}/absences`;
-        const token = bearer(es256(goodClaims(body, h.clock.seconds)));
+        const token = bearer(es256(goodClaims(body, h.clock.seconds, `POST ${path}`)));
         assert.equal((await send('POST', path, body, token)).status, 201);
         // Past exp, inside the tolerance: the token still verifies, so its jti must still be held.
         h.clock.advance(63_000);

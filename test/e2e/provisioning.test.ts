@@ -146,7 +146,7 @@ describe('provisioning at the door, end to end (--simulate)', function () {
       '/v1/quarantines',
       { ca: pki.ca.cert },
       body,
-      { authorization: `Bearer ${authorityJwt(body, clock.ms)}` },
+      { authorization: `Bearer ${authorityJwt('POST /v1/quarantines', body, clock.ms)}` },
     );
     assert.equal(reg.status, 201);
     const state = await appDb.query<{ state: string }>('SELECT state FROM quarantines');

@@ -69,7 +69,7 @@ async function people(pair: Pair, n: number): Promise<TestBeacon[]> {
         path: '/v1/quarantines',
         body,
         headers: {
-          authorization: `Bearer ${authorityJwt(body, Date.now())}`,
+          authorization: `Bearer ${authorityJwt('POST /v1/quarantines', body, Date.now())}`,
           'content-type': 'application/json',
         },
       },

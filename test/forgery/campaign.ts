@@ -26,7 +26,7 @@ export async function enrol(ports: Ports, beacon: TestBeacon, nowMs: number): Pr
     { ca: pki.ca.cert },
     body,
     {
-      authorization: `Bearer ${authorityJwt(body, nowMs)}`,
+      authorization: `Bearer ${authorityJwt('POST /v1/quarantines', body, nowMs)}`,
       'content-type': 'application/json',
     },
   );

@@ -141,11 +141,11 @@ async function appListeners(h: Harness): Promise<Listener[]> {
     createHash('sha256')
       .update(b ?? '')
       .digest('hex');
-  const bearer = (auth: Auth, body: Buffer | undefined): Record<string, string> =>
+  const bearer = (auth: Auth, body: Buffer | undefined, request: string): Record<string, string> =>
     auth === 'none'
       ? {}
       : {
-          authorization: `Bearer ${authorityJwt('', h.clock.ms, {
+          authorization: `Bearer ${authorityJwt(request, '', h.clock.ms, {
             bodyHash: sha256(body),
             ...(auth === 'wrong' ? { privateKey: otherKey } : {}),
           })}`,
@@ -154,7 +154,10 @@ async function appListeners(h: Harness): Promise<Listener[]> {
     {
       name: 'public',
       port: () => h.backend.publicPort,
-      client: (auth, body) => ({ tls: { ca: pki.ca.cert }, headers: bearer(auth, body) }),
+      client: (auth, body, request) => ({
+        tls: { ca: pki.ca.cert },
+        headers: bearer(auth, body, request),
+      }),
     },
     {
       // Refusals at the handshake are tested in app-backend/test/boundaries.test.ts; here every

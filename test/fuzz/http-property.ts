@@ -29,6 +29,8 @@ export interface Listener {
   readonly client: (
     auth: Auth,
     body: Buffer | undefined,
+    /** Method and path (no query) of the request, for credentials bound to it. */
+    request: string,
   ) => {
     tls: TlsClient;
     headers: Record<string, string>;
@@ -390,9 +392,10 @@ export async function fuzzHttp(target: FuzzTarget, numRuns: number): Promise<Fuz
       const listener = listeners.get(e.listener);
       assert.ok(listener, `no listener ${e.listener}`);
       const method = c.method ?? e.method;
-      const path = pathOf(e, c.pick, c.path) + (c.query === null ? '' : `?${c.query}`);
+      const bare = pathOf(e, c.pick, c.path);
+      const path = bare + (c.query === null ? '' : `?${c.query}`);
       const body = bodyOf(e, c.pick, c.body);
-      const { tls, headers } = listener.client(c.auth, body);
+      const { tls, headers } = listener.client(c.auth, body, `${method} ${bare}`);
       if (body !== undefined) headers['content-type'] = c.contentType ?? 'application/json';
       else if (c.contentType !== null) headers['content-type'] = c.contentType;
       if (c.encoding !== null) headers['content-encoding'] = c.encoding;
@@ -442,7 +445,7 @@ export async function fuzzHttp(target: FuzzTarget, numRuns: number): Promise<Fuz
 /** After the storm: every listener still answers its health check. */
 export async function assertStillAnswering(target: FuzzTarget): Promise<void> {
   for (const l of target.listeners) {
-    const { tls, headers } = l.client('valid', undefined);
+    const { tls, headers } = l.client('valid', undefined, 'GET /healthz');
     const r = await httpsRequest(l.port(), 'GET', '/healthz', tls, undefined, headers);
     assert.equal(r.status, 200, `${l.name} no longer answers`);
   }

@@ -276,7 +276,7 @@ export class SoakSystem {
     await eachLimited(this.people, 8, async (p) => {
       const body = p.beacon.registration();
       const status = await post(agent, this.ports.appPublic, '/v1/quarantines', body, {
-        authorization: `Bearer ${authorityJwt(body, Date.now())}`,
+        authorization: `Bearer ${authorityJwt('POST /v1/quarantines', body, Date.now())}`,
         'content-type': 'application/json',
       });
       if (status !== 201) throw new Error(`registration failed: HTTP ${status}`);

@@ -15,11 +15,18 @@ export async function serverFrom(values: Values): Promise<Server> {
   return { url, ca: await readCa(values.ca as string), timeoutMs: timeout * 1000 };
 }
 
-function bearer(body: Buffer, key: KeyObject, values: Values, io: Io): Record<string, string> {
+function bearer(
+  request: string,
+  body: Buffer,
+  key: KeyObject,
+  values: Values,
+  io: Io,
+): Record<string, string> {
   const token = signRequestJwt(body, key, {
     issuer: values.issuer ?? DEFAULT_ISSUER,
     audience: values.audience ?? DEFAULT_AUDIENCE,
     now: io.now(),
+    request,
   });
   return { authorization: `Bearer ${token}` };
 }
@@ -37,7 +44,7 @@ export function postSigned(
   io: Io,
   ifLost: string,
 ): Promise<Answer> {
-  return send(server, 'POST', path, body, bearer(body, key, values, io), ifLost);
+  return send(server, 'POST', path, body, bearer(`POST ${path}`, body, key, values, io), ifLost);
 }
 
 /** GET with a fresh JWT bound to the empty body. */
@@ -48,7 +55,8 @@ export function getSigned(
   values: Values,
   io: Io,
 ): Promise<Answer> {
-  return send(server, 'GET', path, undefined, bearer(Buffer.alloc(0), key, values, io));
+  const auth = bearer(`GET ${path}`, Buffer.alloc(0), key, values, io);
+  return send(server, 'GET', path, undefined, auth);
 }
 
 /** What to do about the app backend's error codes (docs/api.md). */
@@ -64,6 +72,10 @@ const HINTS: Readonly<Record<string, string>> = {
   AUTH_LIFETIME: 'the server allows a shorter token lifetime',
   AUTH_REPLAYED: 'the server has seen this token before',
   AUTH_BODY_MISMATCH: 'the body did not match the token (changed on the way?)',
+  AUTH_WRONG_REQUEST:
+    'the token names another request than the server received (a proxy rewriting the path? --server should be the URL the app backend is served under)',
+  AUTH_NOT_YET_VALID:
+    "the token was issued ahead of the server's clock: check this computer's clock",
   AUTH_MISSING: 'the token did not arrive (a proxy dropping the Authorization header?)',
   AUTH_NO_JTI: 'the token carried no usable jti',
   BAD_REGISTRATION: 'the server does not accept the registration fields',
