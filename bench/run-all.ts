@@ -132,9 +132,15 @@ function markdown(outcomes: Outcome[], started: string): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
-  });
+  let values: { quick: boolean; only?: string };
+  try {
+    ({ values } = parseArgs({
+      options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+    }));
+  } catch (err) {
+    console.error(`${(err as Error).message}\nusage: npm run bench -- [--quick] [--only a,b]`);
+    return 2;
+  }
   const only = values.only?.split(',').map((s) => s.trim());
   const unknown = only?.filter((n) => !BENCHES.some((b) => b.name === n)) ?? [];
   if (unknown.length) {

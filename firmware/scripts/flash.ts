@@ -28,8 +28,11 @@ export function flashArguments(board: BoardId, port: string, baud = 9600): strin
   ];
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
+const USAGE =
+  'usage: npm run firmware:flash -- --port <serial path | BLE MAC> [--board PUCKJS|MDBT42Q|NRF52840DK] [--baud 9600] [--dry-run]';
+
+function options() {
+  return parseArgs({
     options: {
       port: { type: 'string' },
       board: { type: 'string', default: 'PUCKJS' },
@@ -37,12 +40,21 @@ async function main(): Promise<number> {
       'dry-run': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
-  });
+  }).values;
+}
+
+async function main(): Promise<number> {
+  let values: ReturnType<typeof options>;
+  try {
+    values = options();
+  } catch (err) {
+    // An unknown or malformed option: one line and the usage, not a stack trace.
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
   const board = values.board.toUpperCase() as BoardId;
   if (values.help || !values.port || !BOARDS.includes(board)) {
-    console.error(
-      'usage: npm run firmware:flash -- --port <serial path | BLE MAC> [--board PUCKJS|MDBT42Q|NRF52840DK] [--baud 9600] [--dry-run]',
-    );
+    console.error(USAGE);
     return values.help ? 0 : 2;
   }
   const args = flashArguments(board, values.port, Number(values.baud));

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import {
@@ -336,7 +339,24 @@ describe('fuzzing every command line parser', () => {
       ['npm run pki', 'deploy/pki/cli.js', ['--no-such-option'], /^pki: /],
       ['deploy setup', 'deploy/setup/cli.js', ['secrets', '--out'], /^setup: /],
       ['npm run sim:false-alarms', 'sim/false-alarms.js', ['--people', 'many'], /must be/],
+      ['npm run firmware:flash', 'firmware/scripts/flash.js', ['--no-such-option'], /^Unknown/],
+      ['npm run bench', 'bench/run-all.js', ['--no-such-option'], /^Unknown option/],
     ];
+    it('audit-verify with no database: exit 2, one line, no empty database made', async () => {
+      const dataDir = join(tmpdir(), `sb-audit-${process.pid}-none`);
+      const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
+        execFile(
+          process.execPath,
+          [bin('police-backend/src/audit-verify.js')],
+          { timeout: 20_000, env: { ...process.env, DATABASE_URL: '', POLICE_DATA_DIR: dataDir } },
+          (error, _stdout, stderr) =>
+            resolve({ code: typeof error?.code === 'number' ? error.code : 0, stderr }),
+        ),
+      );
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^no police database at /);
+      assert.equal(existsSync(dataDir), false);
+    });
     for (const [name, path, args, first] of cases)
       it(`${name} ${args.join(' ')}: exit 2, the error on the first line, no stack trace`, async () => {
         const r = await run(path, args);
