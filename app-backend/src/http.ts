@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import type { Database } from '../../backend-kit/db.js';
+import type { Database, Queryable } from '../../backend-kit/db.js';
 import { ApiError, forbidden } from '../../backend-kit/errors.js';
 import type { Logger } from '../../backend-kit/logger.js';
 import { errorHandler, requestLog } from '../../backend-kit/http.js';
@@ -166,19 +166,22 @@ async function ready(db: Database, res: Response): Promise<void> {
 /** Phones and the health authority: presence, register, end, health. */
 export function publicServer(deps: HttpDeps): Server {
   const app = baseApp(deps.log);
+  /** The health authority's JWT for this very request (method, path, body), inside `tx`. */
+  const authorised = (tx: Queryable, req: Request, now: number) =>
+    verifyAuthority(
+      tx,
+      deps.authority,
+      req.headers.authorization,
+      rawBody(req),
+      now,
+      requestOf(req),
+    );
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   app.get('/readyz', (_req, res) => ready(deps.db, res));
   app.post('/v1/quarantines', async (req, res) => {
     const now = deps.clock();
     const id = await deps.db.transaction(async (tx) => {
-      await verifyAuthority(
-        tx,
-        deps.authority,
-        req.headers.authorization,
-        rawBody(req),
-        now,
-        requestOf(req),
-      );
+      await authorised(tx, req, now);
       return registerQuarantine(
         tx,
         deps.kek,
@@ -193,14 +196,7 @@ export function publicServer(deps: HttpDeps): Server {
   app.post('/v1/quarantines/:beaconId/end', async (req, res) => {
     const beaconId = beaconParam(req);
     const id = await deps.db.transaction(async (tx) => {
-      await verifyAuthority(
-        tx,
-        deps.authority,
-        req.headers.authorization,
-        rawBody(req),
-        deps.clock(),
-        requestOf(req),
-      );
+      await authorised(tx, req, deps.clock());
       return endQuarantine(tx, beaconId, deps.clock());
     });
     deps.validator.forget(id);
@@ -211,14 +207,7 @@ export function publicServer(deps: HttpDeps): Server {
     const beaconId = beaconParam(req);
     const now = deps.clock();
     const absence = await deps.db.transaction(async (tx) => {
-      await verifyAuthority(
-        tx,
-        deps.authority,
-        req.headers.authorization,
-        rawBody(req),
-        now,
-        requestOf(req),
-      );
+      await authorised(tx, req, now);
       const body = parseBody(absenceSchema, rawBody(req), 'BAD_ABSENCE');
       return scheduleAbsence(tx, beaconId, body, 'health-authority', deps.rules, now);
     });
@@ -230,14 +219,7 @@ export function publicServer(deps: HttpDeps): Server {
     const now = deps.clock();
     // One transaction: a listing refused (unknown beacon) does not spend the JWT's jti either.
     const absences = await deps.db.transaction(async (tx) => {
-      await verifyAuthority(
-        tx,
-        deps.authority,
-        req.headers.authorization,
-        rawBody(req),
-        now,
-        requestOf(req),
-      );
+      await authorised(tx, req, now);
       return listAbsences(tx, beaconId, now);
     });
     res.json({ absences });
@@ -247,14 +229,7 @@ export function publicServer(deps: HttpDeps): Server {
     const absenceId = absenceParam(req);
     const now = deps.clock();
     const absence = await deps.db.transaction(async (tx) => {
-      await verifyAuthority(
-        tx,
-        deps.authority,
-        req.headers.authorization,
-        rawBody(req),
-        now,
-        requestOf(req),
-      );
+      await authorised(tx, req, now);
       return cancelAbsence(tx, beaconId, absenceId, now);
     });
     await deps.statuses.refresh();
