@@ -109,7 +109,7 @@ describe('relay CLI (the compiled bin)', function () {
     assert.match(r.stderr, /no relay status in/);
   });
 
-  // Reason for the skip: with a Bluetooth adapter present the relay would really scan; the
+  // Reason: with a Bluetooth adapter present the relay would really scan; the
   // message is checked wherever there is none (CI machines have none).
   const noBluetooth =
     process.platform === 'linux' &&

@@ -3,20 +3,12 @@ import { TestBeacon } from '../../app-backend/test/harness.js';
 import { tokenAdvertisements } from '../../protocol/frames/check.js';
 import { PRESENCE_BODY_LENGTH } from '../../protocol/presence.js';
 import { ManualClock } from '../../test/support/clock.js';
+import { ksCritical, ksPValue, ksStatistic } from '../../test/support/ks.js';
 import { testPki } from '../../test/support/pki.js';
 import { PhoneRelay } from '../src/relay.js';
 import { ManualScheduler } from '../src/scheduler.js';
 import { httpsTransport } from '../src/transport.js';
-import {
-  CaptureServer,
-  MIN,
-  ksCritical,
-  ksPValue,
-  ksStatistic,
-  removeDir,
-  seededRandom,
-  tempDir,
-} from './support.js';
+import { CaptureServer, MIN, removeDir, seededRandom, tempDir } from './support.js';
 
 const CYCLES = 200;
 

@@ -57,38 +57,6 @@ export function scriptedRandom(first: number[], seed = 1): () => number {
   return () => (queue.length ? (queue.shift() as number) : rest());
 }
 
-/** Two-sample Kolmogorov–Smirnov statistic: the largest gap between the empirical CDFs. */
-export function ksStatistic(a: readonly number[], b: readonly number[]): number {
-  const x = [...a].sort((p, q) => p - q);
-  const y = [...b].sort((p, q) => p - q);
-  let i = 0;
-  let j = 0;
-  let d = 0;
-  while (i < x.length && j < y.length) {
-    const v = Math.min(x[i] as number, y[j] as number);
-    while (i < x.length && (x[i] as number) <= v) i++;
-    while (j < y.length && (y[j] as number) <= v) j++;
-    d = Math.max(d, Math.abs(i / x.length - j / y.length));
-  }
-  return d;
-}
-
-/** Asymptotic p-value of a two-sample KS statistic (Kolmogorov distribution, Stephens' correction). */
-export function ksPValue(d: number, n: number, m: number): number {
-  const ne = Math.sqrt((n * m) / (n + m));
-  const lambda = (ne + 0.12 + 0.11 / ne) * d;
-  let sum = 0;
-  for (let k = 1; k <= 100; k++)
-    sum += 2 * (-1) ** (k - 1) * Math.exp(-2 * k * k * lambda * lambda);
-  return Math.min(1, Math.max(0, sum));
-}
-
-/** The KS critical value at significance alpha for samples of n and m. */
-export function ksCritical(n: number, m: number, alpha: number): number {
-  const c = Math.sqrt(-0.5 * Math.log(alpha / 2));
-  return c * Math.sqrt((n + m) / (n * m));
-}
-
 /** The backend's clock, reading the world's VirtualClock: one time for beacons, relay and server. */
 export function linkedClock(world: VirtualClock): ManualClock {
   const clock = new ManualClock(world.now());

@@ -3,7 +3,7 @@ import { TestBeacon, authorityJwt } from '../../app-backend/test/harness.js';
 import { encodePresenceBody } from '../../protocol/presence.js';
 import { httpsRequest } from '../support/https-client.js';
 import { testPki } from '../support/pki.js';
-import { type KsResult, ksTest } from './ks.js';
+import { type KsResult, ksTest } from '../support/ks.js';
 import type { Exchange, PresenceClient } from './wire.js';
 
 /** Where a running app backend listens. */

@@ -56,3 +56,9 @@ export function ksTest(a: readonly number[], b: readonly number[]): KsResult {
   const d = ksStatistic(a, b);
   return { d, p: ksPValue(d, a.length, b.length), n: a.length, m: b.length };
 }
+
+/** The KS critical value at significance alpha for samples of n and m. */
+export function ksCritical(n: number, m: number, alpha: number): number {
+  const c = Math.sqrt(-0.5 * Math.log(alpha / 2));
+  return c * Math.sqrt((n + m) / (n * m));
+}
