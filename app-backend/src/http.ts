@@ -32,6 +32,7 @@ import {
 } from './quarantines.js';
 import type { KeyRateLimiter } from './rate-limit.js';
 import type { StatusCache } from './status-cache.js';
+import type { PresenceJournal } from './journal.js';
 import type { PresenceValidator } from './validator.js';
 
 export interface HttpDeps {
@@ -41,6 +42,7 @@ export interface HttpDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly validator: PresenceValidator;
+  readonly journal: PresenceJournal;
   readonly rateLimiter: KeyRateLimiter;
   readonly statuses: StatusCache;
   readonly authority: AuthorityCheck;
@@ -75,8 +77,9 @@ function refuse(deps: HttpDeps, res: ServerResponse, status: number, code: strin
 }
 
 /**
- * The hot path, without Express: read exactly one fixed-size body, check its shape, and answer at
- * once with the same status and bytes whoever sent it; validation happens later, off the request.
+ * The hot path, without Express: read exactly one fixed-size body, check its shape, keep it in the
+ * journal and answer with the same status and bytes whoever sent it; validation happens later,
+ * off the request. A 202 means the request survives a crash of this process.
  */
 export function presenceHandler(deps: HttpDeps) {
   // The labelled child once, not a label lookup per request.
@@ -114,13 +117,27 @@ export function presenceHandler(deps: HttpDeps) {
       if (!inert && !deps.rateLimiter.take(parsed.keyHash, now))
         return refuse(deps, res, 429, 'RATE_LIMITED');
       // Every request takes the queue's capacity check, so overload answers everyone alike.
-      if (!deps.validator.enqueue(parsed, status !== undefined))
-        return refuse(deps, res, 503, 'OVERLOADED');
-      accepted.inc();
+      const admitted = deps.validator.admit(parsed, status !== undefined);
+      if (admitted === false) return refuse(deps, res, 503, 'OVERLOADED');
       // Sealed for a registered key, random bytes otherwise: 64 bytes either way, alike on the wire.
-      const answer = status ? sealStatusNode(body.subarray(2, 34), status) : randomStatusNode();
-      res.writeHead(202, PRESENCE_HEADERS);
-      res.end(answer);
+      // Made while the group is being written: the seal's cost hides in the wait.
+      let answer: Buffer;
+      const prepare = () => {
+        answer = status ? sealStatusNode(body.subarray(2, 34), status) : randomStatusNode();
+      };
+      // Dummies wait for the same group write as the requests kept in it, and are answered with them.
+      deps.journal.write(admitted, prepare).then(
+        (entry) => {
+          if (entry) deps.validator.push(entry);
+          accepted.inc();
+          res.writeHead(202, PRESENCE_HEADERS);
+          res.end(answer!);
+        },
+        () => {
+          if (admitted) deps.validator.cancel(admitted);
+          refuse(deps, res, 503, 'UNAVAILABLE');
+        },
+      );
     });
   };
 }

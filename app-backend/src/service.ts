@@ -9,6 +9,7 @@ import { SERVER_LIMITS } from '../../backend-kit/server-limits.js';
 import type { AppBackendConfig } from './config.js';
 import { AlertDelivery } from './delivery.js';
 import { type HttpDeps, internalServer, publicServer } from './http.js';
+import { BEAT_MS, PresenceJournal } from './journal.js';
 import { type Metrics, createMetrics } from './metrics.js';
 import { KeyRateLimiter } from './rate-limit.js';
 import { StatusCache } from './status-cache.js';
@@ -34,6 +35,7 @@ export interface AppBackend {
   readonly db: Database;
   readonly metrics: Metrics;
   readonly validator: PresenceValidator;
+  readonly journal: PresenceJournal;
   /** Validate everything queued so far. */
   flush(): Promise<void>;
   /** One watchdog tick; `onQueued` after each of its batches that queued alerts for the police. */
@@ -41,6 +43,8 @@ export interface AppBackend {
   deliver(): Promise<number>;
   /** Pick up status changes made by other replicas. */
   refreshStatuses(): Promise<void>;
+  /** Queue the journal rows of processes gone silent (crashed); how many were taken over. */
+  recover(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -71,6 +75,7 @@ export async function startAppBackend(
   const metrics = createMetrics();
   const statuses = new StatusCache(db, clock);
   await statuses.refresh();
+  const journal = new PresenceJournal(db, clock);
   const validator = new PresenceValidator({
     db,
     kek: config.kek,
@@ -79,7 +84,16 @@ export async function startAppBackend(
     metrics,
     log,
     bound: config.presenceQueue ?? QUEUE_BOUND,
+    journal,
   });
+  /** Take over what gone processes accepted (`everyone`: PGlite, which only this process can open). */
+  const recover = async (everyone = false): Promise<number> => {
+    const rows = await journal.adopt(clock(), everyone);
+    for (const row of rows) validator.push(row, false);
+    if (rows.length) log.warn({ requests: rows.length }, 'presence taken over from the journal');
+    return rows.length;
+  };
+  await recover(db.kind === 'pglite');
   const deps: HttpDeps = {
     db,
     kek: config.kek,
@@ -87,6 +101,7 @@ export async function startAppBackend(
     log,
     metrics,
     validator,
+    journal,
     statuses,
     rateLimiter: new KeyRateLimiter(
       config.presencePer10Min,
@@ -147,6 +162,7 @@ export async function startAppBackend(
     db,
     metrics,
     validator,
+    journal,
     // After each decision, the answers reflect it at once on this replica (others within a second).
     flush: () => validator.flush().then(() => statuses.refresh()),
     watchdog: async (onQueued) => {
@@ -155,6 +171,7 @@ export async function startAppBackend(
       return raised;
     },
     refreshStatuses: () => statuses.refresh(),
+    recover: () => recover(),
     deliver: () => {
       const p = delivery.drain();
       delivering = p.catch(() => undefined);
@@ -166,7 +183,12 @@ export async function startAppBackend(
       // A delivery in flight fails fast once its connections are gone; its results are still written.
       delivery.close();
       await Promise.all([close(pub), close(internal), delivering]);
-      await validator.flush().catch(() => undefined);
+      // Answered requests queued, validated, and nothing left: no owner stays behind to wait on.
+      await journal
+        .settle()
+        .then(() => validator.flush())
+        .then(() => journal.leave())
+        .catch(() => undefined);
       if (!options.db) await db.close();
     },
   };
@@ -177,6 +199,8 @@ export async function startAppBackend(
     // Alerts the watchdog just confirmed go out now (each batch's), not at the next delivery tick.
     every(config.watchdogIntervalMs, 'watchdog', () => backend.watchdog(deliveries.wake));
     every(1000, 'statuses', backend.refreshStatuses);
+    // Heartbeat when idle, and take over what a crashed process accepted.
+    every(BEAT_MS, 'journal', () => journal.beat().then(() => recover()));
   }
   log.info({ publicPort, internalPort, database: db.kind }, 'app backend started');
   return backend;

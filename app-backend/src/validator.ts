@@ -14,6 +14,13 @@ import { KeyCache } from './key-cache.js';
 import type { Metrics } from './metrics.js';
 import { MAX_TOKENS_PER_REQUEST, type PresenceRequest } from '../../protocol/presence.js';
 import {
+  Disowned,
+  type JournalKey,
+  type PresenceJournal,
+  type QueuedRequest,
+  keyOf,
+} from './journal.js';
+import {
   type Stored,
   type Write,
   applyEffects,
@@ -24,7 +31,8 @@ import {
   toWrite,
 } from './store.js';
 
-type QueuedRequest = PresenceRequest & { readonly registered: boolean };
+/** A queued request, with its journal row when it has one (always, in the service). */
+type Queued = QueuedRequest & { readonly journal?: JournalKey };
 
 /** How much accepted presence may wait for validation before new requests are shed (503). */
 export interface QueueBound {
@@ -34,10 +42,10 @@ export interface QueueBound {
   readonly maxTokens: number;
 }
 
-/** ~30 s of national load (3,300 requests/s, ~5 tokens each) with the database away: ≤ ~90 MB. */
+/** ~30 s of national load (3,300 requests/s, ~5 tokens each) waiting for validation: ≤ ~90 MB. */
 export const QUEUE_BOUND: QueueBound = { maxRequests: 200_000, maxTokens: 500_000 };
 
-const tokensIn = (requests: readonly QueuedRequest[]): number =>
+const tokensIn = (requests: readonly Queued[]): number =>
   requests.reduce((n, r) => n + r.tokens.length, 0);
 
 const BATCH = 2000;
@@ -72,14 +80,20 @@ export async function applyPresence(
   input: ReadonlyMap<string, BatchInput>,
   rules: Rules,
   now: number,
+  /** Run first in each attempt's transaction: the batch's journal rows go with its decisions. */
+  release: (tx: Queryable) => Promise<void> = async () => undefined,
 ): Promise<Decided[]> {
   try {
-    return await db.transaction((tx) => writeBatch(tx, stored, input, rules, now));
+    return await db.transaction(async (tx) => {
+      await release(tx);
+      return writeBatch(tx, stored, input, rules, now);
+    });
   } catch (err) {
     if (!(err instanceof StaleRead)) throw err;
   }
-  return db.transaction(async (tx) =>
-    writeBatch(
+  return db.transaction(async (tx) => {
+    await release(tx);
+    return writeBatch(
       tx,
       await lockStates(
         tx,
@@ -88,8 +102,8 @@ export async function applyPresence(
       input,
       rules,
       now,
-    ),
-  );
+    );
+  });
 }
 
 async function writeBatch(
@@ -134,8 +148,11 @@ async function writeBatch(
  * the rules in one transaction per batch. Failed tokens are counted, never stored.
  */
 export class PresenceValidator {
-  readonly #queue: QueuedRequest[] = [];
+  readonly #queue: Queued[] = [];
   #queuedTokens = 0;
+  /** Admitted, being written to the journal: they hold their place in the bound meanwhile. */
+  #reservedRequests = 0;
+  #reservedTokens = 0;
   readonly #keys: KeyCache;
   #running: Promise<void> | undefined;
 
@@ -148,31 +165,53 @@ export class PresenceValidator {
       metrics: Metrics;
       log: Logger;
       bound: QueueBound;
+      /** Where queued requests are kept until their batch commits (absent: memory only). */
+      journal?: PresenceJournal;
     },
   ) {
     this.#keys = new KeyCache(deps.kek);
   }
 
   /**
-   * False when the queue is full: the caller sheds load before accepting the request. `registered`
-   * (from the status cache) lets a token-less request of a registered key count as its relay
-   * being alive, without looking up the token-less dummies everyone else sends.
+   * False when the queue is full: the caller sheds load before accepting the request. Otherwise
+   * what to validate, holding its place until push() or cancel() — or undefined for a dummy, which
+   * has nothing to verify or record. `registered` (from the status cache) lets a token-less request
+   * of a registered key count as its relay being alive, without looking up everyone's dummies.
    */
-  enqueue(request: PresenceRequest, registered = false): boolean {
+  admit(request: PresenceRequest, registered = false): QueuedRequest | undefined | false {
     const { maxRequests, maxTokens } = this.deps.bound;
     // One check for every request, whatever it carries (room for the largest is kept), so
     // shedding answers dummies and real requests alike.
     if (
-      this.#queue.length >= maxRequests ||
-      this.#queuedTokens > maxTokens - MAX_TOKENS_PER_REQUEST
+      this.#queue.length + this.#reservedRequests >= maxRequests ||
+      this.#queuedTokens + this.#reservedTokens > maxTokens - MAX_TOKENS_PER_REQUEST
     )
       return false;
-    // Nothing to verify or record (a dummy): admitted, never queued.
-    if (!registered && request.tokens.length === 0) return true;
-    this.#queue.push({ ...request, registered });
-    this.#queuedTokens += request.tokens.length;
+    if (!registered && request.tokens.length === 0) return undefined;
+    this.#reservedRequests++;
+    this.#reservedTokens += request.tokens.length;
+    return { ...request, registered };
+  }
+
+  /** Queue an admitted request (now in the journal) or one taken over from another process. */
+  push(entry: Queued, admitted = true): void {
+    if (admitted) this.cancel(entry);
+    this.#queue.push(entry);
+    this.#queuedTokens += entry.tokens.length;
     this.deps.metrics.queueDepth.set(this.#queue.length);
-    return true;
+  }
+
+  /** An admitted request that was not kept after all (its journal write failed). */
+  cancel(request: QueuedRequest): void {
+    this.#reservedRequests--;
+    this.#reservedTokens -= request.tokens.length;
+  }
+
+  /** Admit and queue at once, without a journal (benchmarks of the answer alone). */
+  enqueue(request: PresenceRequest, registered = false): boolean {
+    const admitted = this.admit(request, registered);
+    if (admitted) this.push(admitted);
+    return admitted !== false;
   }
 
   get depth(): number {
@@ -203,7 +242,7 @@ export class PresenceValidator {
    */
   async #drain(): Promise<void> {
     const running = new Map<Promise<void>, ReadonlySet<string>>();
-    const failed: { n: number; batch: QueuedRequest[] }[] = [];
+    const failed: { n: number; batch: Queued[] }[] = [];
     let error: unknown;
     for (let n = 0; this.#queue.length && !failed.length; n++) {
       const batch = this.#queue.splice(0, BATCH);
@@ -226,21 +265,37 @@ export class PresenceValidator {
     }
     await Promise.all(running.keys());
     if (!failed.length) return;
-    // Database trouble must not lose accepted presence: retry it, in order, on the next flush.
+    // Database trouble must not lose accepted presence: retry all of it (the journal holds it
+    // too), in order, on the next flush; the bound is exceeded by at most the batches in flight.
     const back = failed.sort((a, b) => a.n - b.n).flatMap((f) => f.batch);
-    const kept = back.slice(0, Math.max(0, this.deps.bound.maxRequests - this.#queue.length));
-    this.#queue.unshift(...kept);
-    this.#queuedTokens += tokensIn(kept);
+    this.#queue.unshift(...back);
+    this.#queuedTokens += tokensIn(back);
     throw error;
   }
 
-  async #processBatch(batch: QueuedRequest[]): Promise<void> {
-    const { db, metrics } = this.deps;
+  async #processBatch(batch: Queued[]): Promise<void> {
+    try {
+      await this.#validate(batch);
+    } catch (err) {
+      if (!(err instanceof Disowned)) throw err;
+      // Another process took some rows over (this one looked gone): it validates those, this one the rest.
+      const { held } = err;
+      const kept = batch.filter((r) => !r.journal || held.has(keyOf(r.journal)));
+      this.deps.log.warn({ taken: batch.length - kept.length }, 'journal rows taken over');
+      await this.#validate(kept);
+    }
+  }
+
+  async #validate(batch: Queued[]): Promise<void> {
+    const { db, metrics, journal } = this.deps;
     metrics.queueDepth.set(this.#queue.length);
+    const keys = batch.flatMap((r) => (r.journal ? [r.journal] : []));
+    const release = (tx: Queryable) => journal?.release(tx, keys) ?? Promise.resolve();
     const hashes = [
       ...new Set(batch.filter((r) => r.tokens.length || r.registered).map((r) => r.keyHash)),
     ];
-    if (!hashes.length) return;
+    // Nothing to decide, but the rows still go, in a transaction so a refusal keeps them all.
+    if (!hashes.length) return db.transaction(release);
     const byHash = await loadByKeyHash(db, hashes);
     const tokensOf = new Map<string, ReceivedToken[]>();
     // Tokens failing authentication under a quarantine's key: neighbours, noise, or spoofing.
@@ -271,14 +326,21 @@ export class PresenceValidator {
         list.push({ fields: opened.fields, receivedAt: request.receivedAt });
       }
     }
-    if (!stored.length) return;
+    if (!stored.length) return db.transaction(release);
     const input = new Map<string, BatchInput>();
     for (const [id, tokens] of tokensOf)
       input.set(id, {
         tokens,
         seen: { invalidTokens: invalidOf.get(id), requestAt: requestAt.get(id) },
       });
-    const decided = await applyPresence(db, stored, input, this.deps.rules, this.deps.clock());
+    const decided = await applyPresence(
+      db,
+      stored,
+      input,
+      this.deps.rules,
+      this.deps.clock(),
+      release,
+    );
     // Counted once the batch committed: a retried batch is not counted twice.
     for (const { decision: d, effects } of decided) {
       metrics.tokens.inc({ result: 'accepted' }, d.accepted);

@@ -94,8 +94,8 @@ export interface PresenceCheck {
  * newest token accepted before, or `settleMs` passes; the person keeps proving presence meanwhile,
  * so the check itself opens no gap. The proof is the beacon's corrected time, which may differ
  * from the token's (kept to the whole second) by the learned offset, under a second here.
- * Right after a restart nothing is in flight and the status cache was read from the database at
- * start, so one round (`settleMs` 0) is exact; otherwise the cache may lag by a refresh (1 s).
+ * The status cache may lag by a refresh (1 s), and after a crash the presence the dead process
+ * had accepted waits in the journal until a process takes it over.
  */
 export async function checkPresence(system: SoakSystem, settleMs = 8_000): Promise<PresenceCheck> {
   const TOLERANCE_MS = 1_000;
