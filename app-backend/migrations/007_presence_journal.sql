@@ -23,5 +23,7 @@ CREATE TABLE presence_journal (
 -- once a second): one silent for a few seconds is taken for gone and its rows are taken over.
 CREATE TABLE presence_journal_owners (
   owner uuid PRIMARY KEY,
-  seen_at bigint NOT NULL
+  seen_at bigint NOT NULL,
+  -- Host and port it serves at: a process that binds the same port later knows this one is gone.
+  place text NOT NULL
 );

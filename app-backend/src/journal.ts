@@ -57,7 +57,7 @@ interface Waiting {
  */
 const writeSql = (beat: boolean) => `WITH ${
   beat
-    ? `beat AS (INSERT INTO presence_journal_owners (owner, seen_at) VALUES ($1, $8)
+    ? `beat AS (INSERT INTO presence_journal_owners (owner, seen_at, place) VALUES ($1, $8, $9)
   ON CONFLICT (owner) DO UPDATE SET seen_at = EXCLUDED.seen_at),`
     : ''
 } filled AS (DELETE FROM presence_journal WHERE origin = $1 AND seq = ANY($7::bigint[]))
@@ -70,9 +70,13 @@ const WRITE_AND_BEAT = writeSql(true);
 /** Group writes in flight at once: the next group forms while the last one commits. */
 export const GROUPS_IN_FLIGHT = 2;
 
-/** Owners silent since $2 are dropped, their fillers deleted and their rows held by $1, in one statement. */
+/**
+ * Owners silent since $2, or that served where $1 now serves ($3), are dropped, their fillers
+ * deleted and their rows held by $1, in one statement.
+ */
 const ADOPT = `WITH gone AS (
-  DELETE FROM presence_journal_owners WHERE seen_at < $2 AND owner <> $1 RETURNING owner),
+  DELETE FROM presence_journal_owners
+   WHERE (seen_at < $2 OR place = $3) AND owner <> $1 RETURNING owner),
 fillers AS (DELETE FROM presence_journal j USING gone WHERE j.holder = gone.owner AND j.seq < 0)
 UPDATE presence_journal j SET holder = $1 FROM gone WHERE j.holder = gone.owner AND j.seq > 0
 RETURNING j.origin, j.seq, j.key_hash, j.registered, j.received_at, encode(j.tokens, 'hex') AS tokens`;
@@ -117,6 +121,8 @@ export class PresenceJournal {
   /** Filler rows written and not yet dropped (the next group drops them). */
   #fillers: number[] = [];
   #spare = spareFiller();
+  /** Where this process serves (host and port), once it listens; '' until then. */
+  #place = '';
 
   constructor(
     private readonly db: Database,
@@ -134,6 +140,14 @@ export class PresenceJournal {
       this.#waiting.push({ request, prepare, resolve, reject });
       this.#schedule();
     });
+  }
+
+  /**
+   * Where this process now serves: a process that served at the same host and port before it is
+   * gone (the port is ours), so its rows are taken over at once instead of after GONE_AFTER_MS.
+   */
+  servesAt(place: string): void {
+    this.#place = place;
   }
 
   /** A heartbeat when none was written for BEAT_MS: an idle process is not taken for gone. */
@@ -196,7 +210,7 @@ export class PresenceJournal {
         times,
         tokens,
         drop,
-        ...(beat ? [now] : []),
+        ...(beat ? [now, this.#place] : []),
       ])
       .then(
         () => undefined,
@@ -220,12 +234,13 @@ export class PresenceJournal {
   }
 
   /**
-   * Take over the rows of processes silent for GONE_AFTER_MS (`everyone`: of every other process, for
-   * a database only one process can open): oldest first, ready to queue.
+   * Take over the rows of processes silent for GONE_AFTER_MS or that served where this one now
+   * serves (`everyone`: of every other process, for a database only one process can open): oldest
+   * first, ready to queue.
    */
   async adopt(now: number, everyone = false): Promise<Journaled[]> {
     const before = everyone ? Number.MAX_SAFE_INTEGER : now - GONE_AFTER_MS;
-    const { rows } = await this.db.query<Row>(ADOPT, [this.owner, before]);
+    const { rows } = await this.db.query<Row>(ADOPT, [this.owner, before, this.#place || null]);
     return rows
       .map((r) => ({
         keyHash: r.key_hash,

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type { Server } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { type Clock, systemClock } from '../../backend-kit/clock.js';
@@ -93,7 +94,6 @@ export async function startAppBackend(
     if (rows.length) log.warn({ requests: rows.length }, 'presence taken over from the journal');
     return rows.length;
   };
-  await recover(db.kind === 'pglite');
   const deps: HttpDeps = {
     db,
     kek: config.kek,
@@ -118,6 +118,9 @@ export async function startAppBackend(
   const internal = internalServer(deps);
   const publicPort = await listen(pub, config.host, config.publicPort);
   const internalPort = await listen(internal, config.host, config.internalPort);
+  // Our port now: whoever served here before is gone, and what it accepted is ours to validate.
+  journal.servesAt(`${hostname()}:${publicPort}`);
+  await recover(db.kind === 'pglite');
   const target = { url: config.police.url, identity: config.police.identity, tls: config.tls };
   const delivery = new AlertDelivery(db, target, clock, metrics, log);
 

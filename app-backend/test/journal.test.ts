@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from '../../backend-kit/db.js';
 import { ManualClock } from '../../test/support/clock.js';
 import { databaseTargets } from '../../test/support/databases.js';
-import { GONE_AFTER_MS } from '../src/journal.js';
+import { GONE_AFTER_MS, PresenceJournal } from '../src/journal.js';
 import {
   type Harness,
   PoliceStub,
@@ -138,6 +138,31 @@ for (const target of databaseTargets()) {
       assert.equal(await metric(a, 'presence_tokens_total', 'result="accepted"'), acceptedByA);
       assert.equal(a.backend.validator.depth, 0);
       assert.deepEqual(await journalRows(db), []);
+    });
+
+    it('a process serving where a dead one served takes its rows over at once; elsewhere, only after its silence', async () => {
+      await start(); // migrations
+      const request = {
+        keyHash: 'ab'.repeat(32),
+        tokens: [new Uint8Array(randomBytes(64))],
+        registered: true,
+        receivedAt: clock.ms,
+      };
+      const dead = new PresenceJournal(db, clock.now);
+      dead.servesAt('host-1:8443');
+      const kept = await dead.write(request);
+      assert.ok(kept);
+      const elsewhere = new PresenceJournal(db, clock.now);
+      elsewhere.servesAt('host-2:8443');
+      assert.deepEqual(await elsewhere.adopt(clock.ms), [], 'a live process elsewhere is trusted');
+      const restarted = new PresenceJournal(db, clock.now);
+      restarted.servesAt('host-1:8443');
+      const taken = await restarted.adopt(clock.ms);
+      assert.deepEqual(
+        taken.map((t) => [t.journal, t.keyHash, t.tokens, t.registered]),
+        [[kept.journal, request.keyHash, request.tokens, true]],
+      );
+      assert.deepEqual(await elsewhere.adopt(clock.ms + GONE_AFTER_MS + 1), []);
     });
 
     it('a journal write that fails answers 503 UNAVAILABLE to dummies and real requests alike, and keeps nothing', async () => {
