@@ -41,6 +41,7 @@ for (const target of targets) {
         windowSeconds: 10,
         graceSeconds: 0,
         uploadSeconds: 2,
+        keepDir: process.env.SOAK_KEEP === '1',
       });
       let seed = 7;
       scenarios = new Scenarios(system, {
@@ -93,6 +94,9 @@ for (const target of targets) {
       await system.relays.pause();
       try {
         await checkPresence(system); // everything accepted so far, settled
+        // On PGlite the check proves presence by uploading, and those uploads (not validated yet)
+        // are new targets: this test looks at one target alone.
+        for (const p of system.people) p.unchecked = [];
         person.unchecked.push(Date.now() + 60_000);
         const check = await checkPresence(system, 0);
         assert.equal(check.lost, 1);
@@ -103,7 +107,7 @@ for (const target of targets) {
 
     it('over the whole run: nothing left undelivered, each departure shown once, none for people at home', async () => {
       const whole = await scenarios.final();
-      assert.equal(whole.outboxLeft, 0);
+      assert.equal(whole.outboxLeft, 0, `left in the outbox: ${whole.outboxRows.join('; ')}`);
       assert.equal(whole.missing, 0);
       assert.equal(whole.duplicates, 0);
       assert.equal(whole.falseAlerts, 0);
