@@ -44,6 +44,21 @@ export function parseBody<T>(schema: z.ZodType<T>, raw: Buffer, code: string): T
   return parsed.data;
 }
 
+/** Advisory-lock namespace (two-key form) for one beacon's register, enable and end. */
+const BEACON_LIFECYCLE_LOCK = 0x5b_0001;
+
+/**
+ * Registration, enable and end of one beacon run one at a time: without it a registration and an
+ * enable arriving together each miss the other's uncommitted row, the enable is kept as pending
+ * and never applied, and the quarantine is never monitored (found by the soak).
+ */
+async function lockBeacon(tx: Queryable, beaconId: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+    BEACON_LIFECYCLE_LOCK,
+    beaconId,
+  ]);
+}
+
 /** Store a quarantine: H(SK_T_PAST) only, SK_BEACON sealed under the KEK. Applies an enable that came first. */
 export async function registerQuarantine(
   tx: Queryable,
@@ -52,6 +67,7 @@ export async function registerQuarantine(
   windowDefault: number,
   now: number,
 ): Promise<string> {
+  await lockBeacon(tx, r.beaconId);
   const keyHash = hashKey(hexToBytes(r.skTPast));
   const { rows: clash } = await tx.query<{ beacon_id: string; sk_t_past_hash: string }>(
     `SELECT beacon_id, sk_t_past_hash FROM quarantines WHERE state <> 'ended' AND (beacon_id = $1 OR sk_t_past_hash = $2) FOR UPDATE`,
@@ -97,6 +113,7 @@ export async function enableMonitoring(
   now: number,
 ): Promise<'monitoring' | 'pending'> {
   return db.transaction(async (tx) => {
+    await lockBeacon(tx, beaconId);
     const { rows } = await tx.query<{ id: string; state: string; window_seconds: number }>(
       `SELECT id, state, window_seconds FROM quarantines WHERE beacon_id = $1 AND state <> 'ended' FOR UPDATE`,
       [beaconId],
@@ -121,6 +138,7 @@ export async function enableMonitoring(
 
 /** End a quarantine: monitoring stops and both keys are deleted at once. Returns the ended id, if any. */
 export async function endQuarantine(tx: Queryable, beaconId: string, now: number): Promise<string> {
+  await lockBeacon(tx, beaconId);
   await tx.query('DELETE FROM pending_enables WHERE beacon_id = $1', [beaconId]);
   const { rows } = await tx.query<{ id: string }>(
     `UPDATE quarantines SET state = 'ended', ended_at = $2, status_changed_at = $2, sk_t_past_hash = NULL, sk_beacon_sealed = NULL, keys_sealed = NULL, deadline = NULL, open_alert_id = NULL
