@@ -121,7 +121,7 @@ export function presenceHandler(deps: HttpDeps) {
       if (admitted === false) return refuse(deps, res, 503, 'OVERLOADED');
       // Sealed for a registered key, random bytes otherwise: 64 bytes either way, alike on the wire.
       // Made while the group is being written: the seal's cost hides in the wait.
-      let answer: Buffer;
+      let answer: Buffer | undefined;
       const prepare = () => {
         answer = status ? sealStatusNode(body.subarray(2, 34), status) : randomStatusNode();
       };
@@ -131,7 +131,8 @@ export function presenceHandler(deps: HttpDeps) {
           if (entry) deps.validator.push(entry);
           accepted.inc();
           res.writeHead(202, PRESENCE_HEADERS);
-          res.end(answer!);
+          // Kept either way; a seal that failed answers random bytes (the relay reads no status).
+          res.end(answer ?? randomStatusNode());
         },
         () => {
           if (admitted) deps.validator.cancel(admitted);

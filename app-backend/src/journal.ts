@@ -218,7 +218,13 @@ export class PresenceJournal {
       );
     // The statement goes out on the next tick (pg's pool); the preparations run after it.
     await new Promise((done) => setImmediate(done));
-    for (const w of group) w.prepare?.();
+    for (const w of group) {
+      try {
+        w.prepare?.();
+      } catch {
+        // Its answer is the caller's to replace; the write, and the others', go on.
+      }
+    }
     const failure = await failed;
     if (beat) this.#beating = false;
     if (failure) {
