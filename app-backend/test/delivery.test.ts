@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Database } from '../../backend-kit/db.js';
-import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { ManualClock } from '../../test/support/clock.js';
 import { databaseTargets } from '../../test/support/databases.js';
 import { capturedLogger } from '../../test/support/log-capture.js';
@@ -11,8 +10,7 @@ import { testPki } from '../../test/support/pki.js';
 import { type PoliceHarness, startPolice } from '../../police-backend/test/harness.js';
 import { AlertDelivery, type DeliveryOptions } from '../src/delivery.js';
 import { createMetrics } from '../src/metrics.js';
-import { MIGRATIONS_DIR } from '../src/service.js';
-import { T0, listenAsPolice } from './harness.js';
+import { T0, listenAsPolice, openAppDatabase } from './harness.js';
 
 const LEASE_MS = 30_000;
 
@@ -260,8 +258,7 @@ for (const target of databaseTargets()) {
     };
 
     beforeEach(async () => {
-      db = await target.open();
-      await migrate(db, readMigrations(MIGRATIONS_DIR));
+      db = await openAppDatabase(target.open);
       clock = new ManualClock(T0);
     });
     afterEach(async () => {

@@ -14,9 +14,17 @@ import { capturedLogger } from '../../test/support/log-capture.js';
 import { testPki } from '../../test/support/pki.js';
 import { type AppBackendConfig, DEFAULT_RULES, type Rules, loopbackConfig } from '../src/config.js';
 import { encodePresenceBody } from '../../protocol/presence.js';
-import { type AppBackend, startAppBackend } from '../src/service.js';
+import { migrate, readMigrations } from '../../backend-kit/migrations.js';
+import { type AppBackend, MIGRATIONS_DIR, startAppBackend } from '../src/service.js';
 
 export const T0 = 1_795_400_000_000;
+
+/** A fresh database with the app backend's schema, for tests that drive its modules directly. */
+export async function openAppDatabase(open: () => Promise<Database>): Promise<Database> {
+  const db = await open();
+  await migrate(db, readMigrations(MIGRATIONS_DIR));
+  return db;
+}
 
 /** The health authority's ES256 key pair, made once per run. */
 export const authorityKeys = generateKeyPairSync('ec', {

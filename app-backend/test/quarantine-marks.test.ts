@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import type { Database } from '../../backend-kit/db.js';
 import { createLogger } from '../../backend-kit/logger.js';
-import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { databaseTargets } from '../../test/support/databases.js';
 import { DEFAULT_RULES } from '../src/config.js';
 import { createMetrics } from '../src/metrics.js';
-import { MIGRATIONS_DIR } from '../src/service.js';
 import { STATE_COLUMNS } from '../src/store.js';
 import { watchdogTick } from '../src/watchdog.js';
+import { openAppDatabase } from './harness.js';
 
 const NOW = 1_795_400_000_000;
 const MIN = 60_000;
@@ -49,8 +48,7 @@ for (const target of databaseTargets()) {
     this.timeout(60_000);
     let db: Database;
     beforeEach(async () => {
-      db = await target.open();
-      await migrate(db, readMigrations(MIGRATIONS_DIR));
+      db = await openAppDatabase(target.open);
     });
     afterEach(() => db.close());
 

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../../backend-kit/db.js';
-import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { databaseTargets } from '../../test/support/databases.js';
 import { type Registration, enableMonitoring, registerQuarantine } from '../src/quarantines.js';
-import { MIGRATIONS_DIR } from '../src/service.js';
-import { T0, TestBeacon } from './harness.js';
+import { T0, TestBeacon, openAppDatabase } from './harness.js';
 
 /** Resolves once another session of this database waits for a lock (PostgreSQL's own view). */
 async function someoneWaitsForALock(db: Database): Promise<void> {
@@ -25,8 +23,7 @@ for (const target of databaseTargets()) {
     let db: Database;
 
     beforeEach(async () => {
-      db = await target.open();
-      await migrate(db, readMigrations(MIGRATIONS_DIR));
+      db = await openAppDatabase(target.open);
     });
     afterEach(() => db.close());
 

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../../backend-kit/db.js';
-import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { databaseTargets } from '../../test/support/databases.js';
-import { MIGRATIONS_DIR } from '../src/service.js';
 import { StatusCache } from '../src/status-cache.js';
+import { openAppDatabase } from './harness.js';
 
 const NOW = 1_795_400_000_000;
 const MIN = 60_000;
@@ -118,8 +117,7 @@ for (const target of databaseTargets()) {
   describe(`status cache (${target.name})`, () => {
     let db: Database;
     beforeEach(async () => {
-      db = await target.open();
-      await migrate(db, readMigrations(MIGRATIONS_DIR));
+      db = await openAppDatabase(target.open);
     });
     afterEach(() => db.close());
 

@@ -12,6 +12,7 @@ import { openBeaconKey, sealBeaconKey } from '../src/kek.js';
 import { backoffMs } from '../../backend-kit/mtls-client.js';
 import { MIGRATIONS_DIR } from '../src/service.js';
 import { StatusCache } from '../src/status-cache.js';
+import { openAppDatabase } from './harness.js';
 
 const NOW = 1_795_400_000_000;
 const state = (over: Partial<QuarantineState> = {}): QuarantineState => ({
@@ -200,8 +201,7 @@ describe('migrations', () => {
 
 describe('status cache', () => {
   it('pages through every changed quarantine, even thousands sharing one timestamp', async () => {
-    const db = await openDatabase({ dataDir: 'memory://' });
-    await migrate(db, readMigrations(MIGRATIONS_DIR));
+    const db = await openAppDatabase(() => openDatabase({ dataDir: 'memory://' }));
     await db.query(
       `INSERT INTO quarantines (id, beacon_id, sk_t_past_hash, t_past, sk_beacon_sealed, window_seconds, state,
                                 registered_at, enabled_at, offset_updated_at, last_presence_at, status_changed_at)

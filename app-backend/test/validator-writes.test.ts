@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import type { Database } from '../../backend-kit/db.js';
-import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { databaseTargets } from '../../test/support/databases.js';
 import { DEFAULT_RULES } from '../src/config.js';
 import type { ReceivedToken } from '../src/decide.js';
-import { MIGRATIONS_DIR } from '../src/service.js';
 import { type StoredWithKey, loadByKeyHash } from '../src/store.js';
 import { type BatchInput, type Decided, applyPresence } from '../src/validator.js';
+import { openAppDatabase } from './harness.js';
 
 const NOW = 1_795_400_000_000;
 const MIN = 60_000;
@@ -64,8 +63,7 @@ for (const target of databaseTargets()) {
     let db: Database;
 
     beforeEach(async () => {
-      db = await target.open();
-      await migrate(db, readMigrations(MIGRATIONS_DIR));
+      db = await openAppDatabase(target.open);
     });
     afterEach(async () => db.close());
 

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import type { Database } from '../../backend-kit/db.js';
-import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { createLogger } from '../../backend-kit/logger.js';
 import { databaseTargets } from '../../test/support/databases.js';
 import { DEFAULT_RULES } from '../src/config.js';
 import { createMetrics } from '../src/metrics.js';
-import { MIGRATIONS_DIR } from '../src/service.js';
 import { watchdogTick } from '../src/watchdog.js';
+import { openAppDatabase } from './harness.js';
 
 const NOW = 1_795_400_000_000;
 const MIN = 60_000;
@@ -66,8 +65,7 @@ for (const target of databaseTargets()) {
     let db: Database;
 
     beforeEach(async () => {
-      db = await target.open();
-      await migrate(db, readMigrations(MIGRATIONS_DIR));
+      db = await openAppDatabase(target.open);
     });
     afterEach(async () => db.close());
 

@@ -8,11 +8,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:https';
 import type { Database } from '../../backend-kit/db.js';
-import { migrate, readMigrations } from '../../backend-kit/migrations.js';
 import { AlertDelivery, UNREACHABLE_RETRY_MS } from '../../app-backend/src/delivery.js';
 import { createMetrics } from '../../app-backend/src/metrics.js';
-import { MIGRATIONS_DIR } from '../../app-backend/src/service.js';
-import { T0, listenAsPolice } from '../../app-backend/test/harness.js';
+import { T0, listenAsPolice, openAppDatabase } from '../../app-backend/test/harness.js';
 import { ManualClock } from '../support/clock.js';
 import { databaseTargets } from '../support/databases.js';
 import { capturedLogger } from '../support/log-capture.js';
@@ -64,8 +62,7 @@ for (const target of databaseTargets()) {
     let police: Server | undefined;
 
     beforeEach(async () => {
-      db = await target.open();
-      await migrate(db, readMigrations(MIGRATIONS_DIR));
+      db = await openAppDatabase(target.open);
     });
     afterEach(async () => {
       police?.close();
